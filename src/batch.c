@@ -1,0 +1,564 @@
+/*
+ * batch.c: {"create": [...], "update": {"id": {...}}, "delete": [...]},
+ * all or nothing.
+ *
+ * The whole batch runs in an internal subtransaction.  If any instruction
+ * fails, the subtransaction is rolled back and the error raised again with
+ * its SQLSTATE kept and the instruction named (create[2], update[11362],
+ * delete[11357]) at the front of its message.
+ *
+ * Creates of the same fields in a row go as one multi-row INSERT (arrays
+ * unnested WITH ORDINALITY, so rows are inserted, and ids drawn, in request
+ * order).  Should that statement fail, its rows are rolled back and applied
+ * one by one to find the instruction to blame.  Updates and deletes go one
+ * by one in ascending id order, so that two batches over the same rows lock
+ * them in the same order and cannot deadlock each other.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+
+#include "moment.h"
+#include "plancache.h"
+#include "request.h"
+#include "shape.h"
+#include "tenant.h"
+
+/* most rows one multi-row INSERT carries */
+#define CREATE_CHUNK 1000
+
+typedef struct BatchUpdate
+{
+	int64		id;
+	Jsonb	   *body;
+} BatchUpdate;
+
+typedef struct Batch
+{
+	MomentEntity *entity;
+	int64		company_id;
+	char	   *projection;		/* SELECT <object> FROM t ... */
+	MemoryContext result_context;
+
+	int			ncreates;
+	Jsonb	  **creates;
+	int			nupdates;
+	BatchUpdate *updates;
+	int			ndeletes;
+	int64	   *deletes;
+
+	/* the instruction being applied, for the error */
+	char		label[64];
+
+	List	   *created;		/* Jsonb *, request order */
+	List	   *updated;
+	List	   *deleted;		/* int64 as Jsonb-less list of ids */
+} Batch;
+
+static void
+bad_batch(const char *message, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("malformed batch: %s", message),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+static bool
+parse_id_text(const char *text, int64 *id)
+{
+	char	   *end;
+
+	errno = 0;
+	if (text == NULL || *text == '\0')
+		return false;
+	*id = strtoi64(text, &end, 10);
+	return errno == 0 && *end == '\0' && end != text;
+}
+
+static int64
+json_id(JsonbValue *value, const char *where)
+{
+	int64		id;
+	char	   *text = NULL;
+
+	if (value->type == jbvNumeric || value->type == jbvString)
+		text = jsonb_value_text(value);
+	if (text == NULL || !parse_id_text(text, &id))
+		bad_batch(psprintf("%s must be an integer id, not %s%s%s", where,
+						   text ? "\"" : "a ", text ? text : jsonb_type_name(value), text ? "\"" : ""),
+				  NULL);
+	return id;
+}
+
+static int
+compare_updates(const void *a, const void *b)
+{
+	int64		x = ((const BatchUpdate *) a)->id;
+	int64		y = ((const BatchUpdate *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static int
+compare_ids(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Reads the instructions; shape errors are 22023, nothing is applied yet. */
+static void
+parse_instructions(Batch *batch, Jsonb *instructions)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	char	   *key = NULL;
+	int64		total;
+
+	if (instructions == NULL)
+		bad_batch("instructions must be a JSON object, not null",
+				  "{\"create\": [...], \"update\": {\"id\": {...}}, \"delete\": [...]}");
+	if (!JB_ROOT_IS_OBJECT(instructions) || JB_ROOT_IS_SCALAR(instructions))
+		bad_batch("instructions must be a JSON object",
+				  "{\"create\": [...], \"update\": {\"id\": {...}}, \"delete\": [...]}");
+
+	it = JsonbIteratorInit(&instructions->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (token == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (token != WJB_VALUE)
+			continue;
+
+		if (strcmp(key, "create") == 0)
+		{
+			JsonbIterator *eit;
+			JsonbValue	element;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				bad_batch(psprintf("\"create\" must be an array of objects, not a %s", jsonb_type_name(&v)), NULL);
+			batch->creates = palloc(sizeof(Jsonb *) * Max(1, JsonContainerSize(v.val.binary.data)));
+			eit = JsonbIteratorInit(v.val.binary.data);
+			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
+				if (token == WJB_ELEM)
+					batch->creates[batch->ncreates++] = JsonbValueToJsonb(&element);
+		}
+		else if (strcmp(key, "update") == 0)
+		{
+			JsonbIterator *eit;
+			JsonbValue	element;
+			char	   *id_text = NULL;
+
+			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+				bad_batch(psprintf("\"update\" must be an object of id -> body, not a%s %s",
+								   strcmp(jsonb_type_name(&v), "array") == 0 ? "n" : "",
+								   jsonb_type_name(&v)),
+						  "{\"update\": {\"11362\": {\"name\": \"New name\"}}}");
+			batch->updates = palloc(sizeof(BatchUpdate) * Max(1, JsonContainerSize(v.val.binary.data)));
+			eit = JsonbIteratorInit(v.val.binary.data);
+			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
+			{
+				if (token == WJB_KEY)
+					id_text = pnstrdup(element.val.string.val, element.val.string.len);
+				else if (token == WJB_VALUE)
+				{
+					BatchUpdate *update = &batch->updates[batch->nupdates++];
+
+					if (!parse_id_text(id_text, &update->id))
+						bad_batch(psprintf("update key \"%s\" is not an integer id", id_text), NULL);
+					update->body = JsonbValueToJsonb(&element);
+				}
+			}
+		}
+		else if (strcmp(key, "delete") == 0)
+		{
+			JsonbIterator *eit;
+			JsonbValue	element;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				bad_batch(psprintf("\"delete\" must be an array of ids, not a %s", jsonb_type_name(&v)), NULL);
+			batch->deletes = palloc(sizeof(int64) * Max(1, JsonContainerSize(v.val.binary.data)));
+			eit = JsonbIteratorInit(v.val.binary.data);
+			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
+				if (token == WJB_ELEM)
+					batch->deletes[batch->ndeletes++] = json_id(&element, "each delete");
+		}
+		else
+			bad_batch(psprintf("unknown key \"%s\"", key),
+					  "A batch holds \"create\", \"update\" and \"delete\".");
+	}
+
+	total = (int64) batch->ncreates + batch->nupdates + batch->ndeletes;
+	if (total > moment_max_batch_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch of " INT64_FORMAT " instructions is larger than moment.max_batch_size (%d)",
+						total, moment_max_batch_size),
+				 errhint("Split the work into several batches.")));
+
+	qsort(batch->updates, batch->nupdates, sizeof(BatchUpdate), compare_updates);
+	qsort(batch->deletes, batch->ndeletes, sizeof(int64), compare_ids);
+	for (int i = 1; i < batch->ndeletes; i++)
+		if (batch->deletes[i] == batch->deletes[i - 1])
+			bad_batch(psprintf("id " INT64_FORMAT " is deleted twice", batch->deletes[i]), NULL);
+}
+
+static void
+set_label(Batch *batch, const char *kind, int64 n)
+{
+	snprintf(batch->label, sizeof(batch->label), "%s[" INT64_FORMAT "]", kind, n);
+}
+
+static bool
+same_fields(BodyValue *a, int na, BodyValue *b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+		if (a[i].field != b[i].field)
+			return false;
+	return true;
+}
+
+/* One create, as create() does it. */
+static void
+create_single(Batch *batch, int index, BodyValue *values, int nvalues)
+{
+	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 1));
+	Datum	   *args = palloc(sizeof(Datum) * (nvalues + 1));
+	char	   *nulls = palloc(sizeof(char) * (nvalues + 1));
+	Jsonb	   *result;
+	MemoryContext old_context;
+
+	set_label(batch, "create", index);
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(batch->company_id);
+	nulls[0] = ' ';
+	for (int i = 0; i < nvalues; i++)
+	{
+		bool		isnull;
+
+		argtypes[i + 1] = values[i].field->type_oid;
+		args[i + 1] = field_input(values[i].field, &values[i].value, true, &isnull);
+		nulls[i + 1] = isnull ? 'n' : ' ';
+	}
+	result = execute_for_object(create_sql(batch->entity, values, nvalues, batch->projection),
+								nvalues + 1, argtypes, args, nulls, false, batch->result_context);
+	if (result == NULL)
+		elog(ERROR, "moment: insert into %s returned no row", batch->entity->qualified_table);
+	old_context = MemoryContextSwitchTo(batch->result_context);
+	batch->created = lappend(batch->created, result);
+	MemoryContextSwitchTo(old_context);
+}
+
+static char *
+create_many_sql(Batch *batch, BodyValue *values, int nvalues)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH t AS (INSERT INTO %s (company_id", batch->entity->qualified_table);
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", %s", values[i].field->quoted_column);
+	appendStringInfoString(&sql, ") SELECT $1");
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", u.v%d", i + 1);
+	if (nvalues == 0)
+		appendStringInfoString(&sql, " FROM pg_catalog.generate_series(1, $2) AS u(ord)");
+	else
+	{
+		appendStringInfoString(&sql, " FROM ROWS FROM (");
+		for (int i = 0; i < nvalues; i++)
+			appendStringInfo(&sql, "%spg_catalog.unnest($%d)", i > 0 ? ", " : "", i + 2);
+		appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
+		for (int i = 0; i < nvalues; i++)
+			appendStringInfo(&sql, "v%d, ", i + 1);
+		appendStringInfoString(&sql, "ord)");
+	}
+	appendStringInfo(&sql, " ORDER BY u.ord RETURNING *) %s ORDER BY t.%s", batch->projection,
+					 batch->entity->id_field->quoted_column);
+	return sql.data;
+}
+
+/*
+ * Creates [first, first + count) with the same fields as one statement.
+ * Returns false, having rolled its rows back, if the statement failed.
+ */
+static bool
+create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
+{
+	int			nargs = Max(nvalues, 1) + 1;
+	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
+	Datum	   *args = palloc(sizeof(Datum) * nargs);
+	Datum	   *elements = palloc(sizeof(Datum) * count);
+	bool	   *element_nulls = palloc(sizeof(bool) * count);
+	char	   *sql;
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(batch->company_id);
+	if (nvalues == 0)
+	{
+		argtypes[1] = INT4OID;
+		args[1] = Int32GetDatum(count);
+	}
+	for (int f = 0; f < nvalues; f++)
+	{
+		MomentField *field = values[0][f].field;
+		int			dims[1] = {count};
+		int			lbs[1] = {1};
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		for (int i = 0; i < count; i++)
+		{
+			set_label(batch, "create", first + i);
+			elements[i] = field_input(field, &values[i][f].value, true, &element_nulls[i]);
+		}
+		get_typlenbyvalalign(field->type_oid, &typlen, &typbyval, &typalign);
+		argtypes[f + 1] = field->array_type_oid;
+		args[f + 1] = PointerGetDatum(construct_md_array(elements, element_nulls, 1, dims, lbs,
+														  field->type_oid, typlen, typbyval, typalign));
+	}
+	snprintf(batch->label, sizeof(batch->label), "create[%d..%d]", first, first + count - 1);
+	sql = create_many_sql(batch, values[0], nvalues);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		SPIPlanPtr	plan;
+		MemoryContext old_context;
+
+		spi_check(SPI_connect(), "SPI_connect");
+		plan = plancache_get(sql, nargs, argtypes);
+		spi_check(SPI_execute_plan(plan, args, NULL, false, 0), "batch create");
+		if (SPI_processed != (uint64) count)
+			elog(ERROR, "moment: batch insert returned %llu rows for %d creates",
+				 (unsigned long long) SPI_processed, count);
+		old_context = MemoryContextSwitchTo(batch->result_context);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			bool		isnull;
+			Datum		datum = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+
+			batch->created = lappend(batch->created, DatumGetJsonbPCopy(datum));
+		}
+		MemoryContextSwitchTo(old_context);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			class;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+
+		/*
+		 * Only errors of the data itself are worth replaying row by row to
+		 * find the culprit; a cancel, a timeout or a lack of resources would
+		 * only strike again.
+		 */
+		class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		if (class != ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) &&
+			class != ERRCODE_TO_CATEGORY(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) &&
+			class != ERRCODE_TO_CATEGORY(ERRCODE_WITH_CHECK_OPTION_VIOLATION) &&
+			edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+			ReThrowError(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static bool
+has_array_types(BodyValue *values, int nvalues)
+{
+	for (int i = 0; i < nvalues; i++)
+		if (!OidIsValid(values[i].field->array_type_oid))
+			return false;
+	return true;
+}
+
+static void
+apply_creates(Batch *batch)
+{
+	BodyValue **values = palloc(sizeof(BodyValue *) * Max(1, batch->ncreates));
+	int		   *nvalues = palloc(sizeof(int) * Max(1, batch->ncreates));
+	int			first = 0;
+
+	for (int i = 0; i < batch->ncreates; i++)
+	{
+		set_label(batch, "create", i);
+		values[i] = body_parse(batch->entity, batch->creates[i], &nvalues[i], "body");
+	}
+
+	while (first < batch->ncreates)
+	{
+		int			count = 1;
+		int			created_before = list_length(batch->created);
+
+		while (first + count < batch->ncreates && count < CREATE_CHUNK &&
+			   same_fields(values[first], nvalues[first], values[first + count], nvalues[first + count]))
+			count++;
+
+		if (count == 1 || !has_array_types(values[first], nvalues[first]) ||
+			!create_many(batch, first, count, &values[first], nvalues[first]))
+		{
+			/* one by one: the failing instruction raises under its own name */
+			batch->created = list_truncate(batch->created, created_before);
+			for (int i = first; i < first + count; i++)
+				create_single(batch, i, values[i], nvalues[i]);
+		}
+		first += count;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+apply(Batch *batch)
+{
+	MemoryContext old_context;
+
+	apply_creates(batch);
+
+	for (int i = 0; i < batch->nupdates; i++)
+	{
+		BatchUpdate *update = &batch->updates[i];
+		BodyValue  *values;
+		int			nvalues;
+		Jsonb	   *result;
+
+		set_label(batch, "update", update->id);
+		values = body_parse(batch->entity, update->body, &nvalues, "body");
+		result = update_one(batch->entity, batch->company_id, update->id, values, nvalues,
+							batch->projection, NULL, batch->result_context);
+		old_context = MemoryContextSwitchTo(batch->result_context);
+		batch->updated = lappend(batch->updated, result);
+		MemoryContextSwitchTo(old_context);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	for (int i = 0; i < batch->ndeletes; i++)
+	{
+		set_label(batch, "delete", batch->deletes[i]);
+		delete_one(batch->entity, batch->company_id, batch->deletes[i], NULL);
+		CHECK_FOR_INTERRUPTS();
+	}
+	batch->label[0] = '\0';
+}
+
+/* Raises the error of a failed instruction again, naming the instruction. */
+static void
+raise_labeled(ErrorData *edata, const char *label)
+{
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("%s: %s", label, edata->message ? edata->message : "error"),
+			 edata->detail ? errdetail("%s", edata->detail) :
+			 errdetail("Batch instruction %s failed, so nothing of the batch was applied.", label),
+			 edata->hint ? errhint("%s", edata->hint) : 0,
+			 edata->schema_name ? err_generic_string(PG_DIAG_SCHEMA_NAME, edata->schema_name) : 0,
+			 edata->table_name ? err_generic_string(PG_DIAG_TABLE_NAME, edata->table_name) : 0,
+			 edata->column_name ? err_generic_string(PG_DIAG_COLUMN_NAME, edata->column_name) : 0,
+			 edata->datatype_name ? err_generic_string(PG_DIAG_DATATYPE_NAME, edata->datatype_name) : 0,
+			 edata->constraint_name ? err_generic_string(PG_DIAG_CONSTRAINT_NAME, edata->constraint_name) : 0));
+}
+
+Jsonb *
+request_batch(const char *entity_name, Jsonb *instructions, const char *include)
+{
+	Batch	   *batch = palloc0(sizeof(Batch));
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	CompanyInForce company;
+	JsonbParseState *state = NULL;
+	ListCell   *cell;
+
+	batch->entity = registry_entity(entity_name);
+	company = tenant_company(true);
+	batch->company_id = company.id;
+	batch->result_context = caller_context;
+	parse_instructions(batch, instructions);
+	batch->projection = projection_sql(write_projection(batch->entity, company.id, include));
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		apply(batch);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		if (batch->label[0] == '\0')
+			ReThrowError(edata);
+		raise_labeled(edata, batch->label);
+	}
+	PG_END_TRY();
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(&state, "created");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	foreach(cell, batch->created)
+		jb_jsonb(&state, lfirst(cell), WJB_ELEM);
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	jb_key(&state, "updated");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	foreach(cell, batch->updated)
+		jb_jsonb(&state, lfirst(cell), WJB_ELEM);
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	jb_key(&state, "deleted");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < batch->ndeletes; i++)
+		jb_int64(&state, batch->deletes[i], WJB_ELEM);
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	jb_key(&state, "createOrderIntact");
+	jb_bool(&state, true, WJB_VALUE);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+PG_FUNCTION_INFO_V1(moment_batch);
+Datum
+moment_batch(PG_FUNCTION_ARGS)
+{
+	char	   *entity = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_JSONB_P(request_batch(entity, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+									PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2))));
+}

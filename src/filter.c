@@ -1,0 +1,423 @@
+/*
+ * filter.c: the filter document and order_by of a listing.
+ *
+ *   {"minutes": {"gte": 60}, "project.customer.name": {"ilike": "%as%"},
+ *    "projectId": [1, 2], "description": null, "approved": false}
+ *
+ * Keys are fields or relation paths; values become typed parameters through
+ * the column type's input function, never SQL text.  Conditions come out in
+ * jsonb's own key order, so the statement text is the same for the same
+ * fields and operators whatever the values.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "moment.h"
+#include "shape.h"
+
+typedef struct OperatorName
+{
+	const char *name;
+	ConditionOp op;
+} OperatorName;
+
+static const OperatorName operators[] = {
+	{"eq", COND_EQ},
+	{"neq", COND_NEQ},
+	{"lt", COND_LT},
+	{"lte", COND_LTE},
+	{"gt", COND_GT},
+	{"gte", COND_GTE},
+	{"in", COND_IN},
+	{"like", COND_LIKE},
+	{"ilike", COND_ILIKE},
+	{"isNull", COND_IS_NULL},
+};
+
+#define OPERATOR_NAMES "eq, neq, lt, lte, gt, gte, in, like, ilike, isNull"
+
+/*
+ * A JSON value as a Datum of the field's type, by the type's own input
+ * function.  Writes apply the column's type modifier (numeric(14,2)
+ * rounds, char(3) refuses four letters); filters compare with the plain
+ * type.  JSON null gives SQL NULL.
+ */
+Datum
+field_input(MomentField *field, JsonbValue *value, bool for_write, bool *isnull)
+{
+	char	   *text;
+
+	*isnull = (value->type == jbvNull);
+	if (*isnull)
+		return (Datum) 0;
+	if (field->is_json)
+	{
+		Jsonb	   *jb = JsonbValueToJsonb(value);
+
+		text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	}
+	else
+		text = jsonb_value_text(value);
+	return InputFunctionCall(&field->input, text, field->typioparam,
+							 for_write ? field->typmod : -1);
+}
+
+static const char *
+operator_name(ConditionOp op)
+{
+	for (int i = 0; i < lengthof(operators); i++)
+		if (operators[i].op == op)
+			return operators[i].name;
+	return "?";
+}
+
+static bool
+is_scalar(JsonbValue *value)
+{
+	return value->type != jbvBinary && value->type != jbvArray && value->type != jbvObject;
+}
+
+static void
+check_operator_applies(MomentField *field, ConditionOp op, const char *key)
+{
+	TypeCacheEntry *typentry = lookup_type_cache(getBaseType(field->type_oid),
+												 TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
+
+	switch (op)
+	{
+		case COND_EQ:
+		case COND_NEQ:
+		case COND_IN:
+			if (!OidIsValid(typentry->eq_opr))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": values of type %s cannot be compared for equality",
+								key, format_type_be(field->type_oid))));
+			if (op == COND_IN && !OidIsValid(field->array_type_oid))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": operator in is not available for type %s",
+								key, format_type_be(field->type_oid))));
+			break;
+		case COND_LT:
+		case COND_LTE:
+		case COND_GT:
+		case COND_GTE:
+			if (!OidIsValid(typentry->lt_opr))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": values of type %s have no order for operator %s",
+								key, format_type_be(field->type_oid), operator_name(op))));
+			break;
+		case COND_LIKE:
+		case COND_ILIKE:
+			if (field->type_category != TYPCATEGORY_STRING)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": operator %s needs a text field, not %s",
+								key, operator_name(op), format_type_be(field->type_oid))));
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
+			  JsonbValue *value, const char *key)
+{
+	ShapeCondition *condition = palloc0(sizeof(ShapeCondition));
+	bool		isnull;
+	Datum		datum;
+
+	condition->join = join;
+	condition->field = field;
+	condition->op = op;
+
+	if (op == COND_IS_NULL)
+	{
+		if (value->type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("filter on \"%s\": isNull takes true or false, not a %s",
+							key, jsonb_type_name(value))));
+		condition->op = value->val.boolean ? COND_IS_NULL : COND_IS_NOT_NULL;
+		shape->conditions = lappend(shape->conditions, condition);
+		return;
+	}
+
+	check_operator_applies(field, op, key);
+
+	if (op == COND_IN)
+	{
+		JsonbIterator *it;
+		JsonbValue	element;
+		JsonbIteratorToken token;
+		Datum	   *elements;
+		int			nelements = 0;
+		int			capacity;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("filter on \"%s\": operator in takes an array, not a %s",
+							key, jsonb_type_name(value))));
+		capacity = Max(1, JsonContainerSize(value->val.binary.data));
+		elements = palloc(sizeof(Datum) * capacity);
+		it = JsonbIteratorInit(value->val.binary.data);
+		while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
+		{
+			if (token != WJB_ELEM)
+				continue;
+			if (!is_scalar(&element) && !field->is_json)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": the values of in must be scalars, not a %s",
+								key, jsonb_type_name(&element))));
+			if (element.type == jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": the values of in cannot be null", key),
+						 errhint("Use {\"isNull\": true} to find missing values.")));
+			elements[nelements++] = field_input(field, &element, false, &isnull);
+		}
+		get_typlenbyvalalign(field->type_oid, &typlen, &typbyval, &typalign);
+		datum = PointerGetDatum(construct_array(elements, nelements, field->type_oid,
+												typlen, typbyval, typalign));
+		condition->param = shape_param(shape, field->array_type_oid, datum, false);
+		shape->conditions = lappend(shape->conditions, condition);
+		return;
+	}
+
+	if (value->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter on \"%s\": operator %s needs a value, not null", key, operator_name(op)),
+				 errhint("Use null or {\"isNull\": true} to find missing values.")));
+	if (!is_scalar(value) && !field->is_json)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter on \"%s\": operator %s takes a scalar, not a %s",
+						key, operator_name(op), jsonb_type_name(value))));
+	if ((op == COND_LIKE || op == COND_ILIKE) && value->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter on \"%s\": operator %s takes a string pattern, not a %s",
+						key, operator_name(op), jsonb_type_name(value))));
+	datum = field_input(field, value, false, &isnull);
+	condition->param = shape_param(shape, field->type_oid, datum, false);
+	shape->conditions = lappend(shape->conditions, condition);
+}
+
+static void
+add_operators(RequestShape *shape, int join, MomentField *field, JsonbValue *object,
+			  const char *key)
+{
+	JsonbIterator *it = JsonbIteratorInit(object->val.binary.data);
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	char	   *op_name = NULL;
+	int			count = 0;
+
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (token == WJB_KEY)
+			op_name = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (token == WJB_VALUE)
+		{
+			int			i;
+
+			for (i = 0; i < lengthof(operators); i++)
+				if (strcmp(operators[i].name, op_name) == 0)
+					break;
+			if (i == lengthof(operators))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filter on \"%s\": unknown operator \"%s\"", key, op_name),
+						 errhint("Operators: " OPERATOR_NAMES ".")));
+			add_condition(shape, join, field, operators[i].op, &v, key);
+			count++;
+		}
+	}
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter on \"%s\": the operator object is empty", key),
+				 errhint("Operators: " OPERATOR_NAMES ".")));
+}
+
+/* Resolves a filter key or order path (all but its last name are relations). */
+static MomentField *
+resolve_field(RequestShape *shape, char **segments, int nsegments, bool for_filter,
+			  const char *what, int *join_out)
+{
+	int			join = shape_walk(shape, 0, segments, nsegments - 1, for_filter, what);
+	ShapeJoin  *target = shape_join(shape, join);
+	MomentField *field = entity_field(target->entity, segments[nsegments - 1]);
+
+	if (field == NULL)
+	{
+		if (entity_part(target->entity, segments[nsegments - 1]) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("\"%s\" is a part of entity %s, not a field, in %s",
+							segments[nsegments - 1], target->entity->name, what)));
+		raise_unknown_name(target->entity, segments[nsegments - 1], "field", what,
+						   entity_field_names(target->entity));
+	}
+	*join_out = join;
+	return field;
+}
+
+void
+filter_parse(RequestShape *shape, Jsonb *filter)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	char	   *key = NULL;
+
+	if (filter == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(filter) || JB_ROOT_IS_SCALAR(filter))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter must be a JSON object"),
+				 errhint("For example {\"minutes\": {\"gte\": 60}, \"projectId\": [1, 2]}.")));
+
+	it = JsonbIteratorInit(&filter->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (token == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (token == WJB_VALUE)
+		{
+			int			nsegments;
+			char	  **segments = split_path(key, strlen(key), '.', &nsegments, "filter key", key);
+			int			join;
+			MomentField *field = resolve_field(shape, segments, nsegments, true, "filter", &join);
+
+			if (v.type == jbvNull)
+				add_condition(shape, join, field, COND_IS_NULL, &(JsonbValue) {.type = jbvBool,.val.boolean = true}, key);
+			else if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data))
+				add_condition(shape, join, field, COND_IN, &v, key);
+			else if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+				add_operators(shape, join, field, &v, key);
+			else
+				add_condition(shape, join, field, COND_EQ, &v, key);
+		}
+	}
+}
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * order_by in PostgREST's form: field[.asc|.desc][.nullsfirst|.nullslast],
+ * comma separated, relation paths allowed.
+ */
+void
+order_parse(RequestShape *shape, const char *order_by)
+{
+	const char *p = order_by;
+	bool		blank = true;
+
+	if (order_by == NULL)
+		return;
+	for (const char *q = order_by; *q; q++)
+		if (!is_space(*q))
+			blank = false;
+	if (blank)
+		return;
+	if (strlen(order_by) > MOMENT_MAX_SPEC_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("order_by is longer than %d bytes", MOMENT_MAX_SPEC_BYTES)));
+
+	for (;;)
+	{
+		const char *start = p;
+		const char *end;
+		int			nsegments;
+		char	  **segments;
+		ShapeOrder *order;
+		bool		direction_given = false;
+		bool		nulls_given = false;
+		MomentEntity *entity;
+
+		while (*p && *p != ',')
+			p++;
+		end = p;
+		while (start < end && is_space(*start))
+			start++;
+		while (end > start && is_space(end[-1]))
+			end--;
+		if (start == end)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("malformed order_by \"%s\"", order_by),
+					 errdetail("It has an empty item."),
+					 errhint("For example: timeRecordDate.desc,project.name")));
+		segments = split_path(start, end - start, '.', &nsegments, "order_by", order_by);
+
+		order = palloc0(sizeof(ShapeOrder));
+		while (nsegments > 1)
+		{
+			char	   *last = segments[nsegments - 1];
+
+			/* read from the end: an optional nulls option, then a direction */
+			if (!direction_given && !nulls_given &&
+				(strcmp(last, "nullsfirst") == 0 || strcmp(last, "nullslast") == 0))
+			{
+				order->nulls = (strcmp(last, "nullsfirst") == 0) ? NULLS_FIRST : NULLS_LAST;
+				nulls_given = true;
+			}
+			else if (!direction_given && (strcmp(last, "asc") == 0 || strcmp(last, "desc") == 0))
+			{
+				order->descending = (strcmp(last, "desc") == 0);
+				direction_given = true;
+			}
+			else
+				break;
+			nsegments--;
+		}
+
+		/* a field before the end of the path is a malformed item, not a relation */
+		entity = shape->entity;
+		for (int i = 0; i < nsegments - 1 && entity != NULL; i++)
+		{
+			MomentRelation *relation = entity_relation(entity, segments[i]);
+
+			if (relation != NULL)
+			{
+				entity = relation->target;
+				continue;
+			}
+			if (entity_field(entity, segments[i]) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYNTAX_ERROR),
+						 errmsg("malformed order_by \"%s\"", order_by),
+						 errdetail("After field \"%s\" comes \"%s\": expected asc, desc, nullsfirst or nullslast.",
+								   segments[i], segments[i + 1])));
+			break;
+		}
+
+		order->field = resolve_field(shape, segments, nsegments, false, "order_by", &order->join);
+		shape->order = lappend(shape->order, order);
+
+		if (*p == '\0')
+			break;
+		p++;
+	}
+}

@@ -1,0 +1,49 @@
+/*
+ * moment.h: settings, limits and small helpers shared by every module.
+ */
+#ifndef MOMENT_H
+#define MOMENT_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* The hard ceiling of a listing: nothing can lift it. */
+#define MOMENT_HARD_LIMIT 30000
+
+/* Include specs longer than this, or deeper than this, are refused (54000). */
+#define MOMENT_MAX_SPEC_BYTES 8192
+#define MOMENT_MAX_RELATION_DEPTH 3
+
+/* GUCs (moment.c) */
+extern char *moment_company_setting;
+extern int	moment_default_limit;
+extern int	moment_max_limit;
+extern int	moment_max_batch_size;
+
+/* util.c */
+extern char *camel_case(const char *snake);
+extern char *camel_join(const char *prefix, const char *name);
+extern void run_as_extension_owner(Oid *saved_user, int *saved_context);
+extern void restore_user(Oid saved_user, int saved_context);
+extern Oid	moment_extension_owner(void);
+extern Oid	moment_namespace(void);
+extern bool moment_is_admin(void);
+extern void moment_reset_extension_cache(void);
+extern void spi_check(int rc, const char *what);
+extern char *closest_name(const char *given, List *candidates);
+extern char *name_list(List *candidates, int max_names);
+
+/* JSON building helpers (util.c) */
+extern void jb_key(JsonbParseState **state, const char *key);
+extern void jb_string(JsonbParseState **state, const char *value, JsonbIteratorToken token);
+extern void jb_int64(JsonbParseState **state, int64 value, JsonbIteratorToken token);
+extern void jb_bool(JsonbParseState **state, bool value, JsonbIteratorToken token);
+extern void jb_null(JsonbParseState **state, JsonbIteratorToken token);
+extern void jb_jsonb(JsonbParseState **state, Jsonb *value, JsonbIteratorToken token);
+extern char *jsonb_value_text(JsonbValue *value);
+extern const char *jsonb_type_name(JsonbValue *value);
+
+#endif							/* MOMENT_H */

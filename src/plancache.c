@@ -1,0 +1,137 @@
+/*
+ * plancache.c: SPI plans prepared once per statement shape and kept.
+ *
+ * Entries remember the registry generation they were prepared under; a
+ * registry change makes them stale.  Stale or evicted plans are not freed
+ * at once (a request in progress may be executing them) but at the end of
+ * the transaction.
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "moment.h"
+#include "plancache.h"
+#include "registry.h"
+
+#define MAX_CACHED_PLANS 2000
+
+typedef struct PlanEntry
+{
+	uint64		key;			/* hash of the text and argument types */
+	char	   *sql;			/* in TopMemoryContext */
+	int			nargs;
+	Oid		   *argtypes;
+	SPIPlanPtr	plan;
+	uint64		generation;
+} PlanEntry;
+
+static HTAB *plans = NULL;
+static List *retired = NIL;		/* SPIPlanPtr, in TopMemoryContext */
+
+static void
+retire(PlanEntry *entry)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
+
+	retired = lappend(retired, entry->plan);
+	MemoryContextSwitchTo(old_context);
+	pfree(entry->sql);
+	pfree(entry->argtypes);
+	entry->plan = NULL;
+	entry->sql = NULL;
+}
+
+void
+plancache_release_retired(void)
+{
+	ListCell   *cell;
+
+	foreach(cell, retired)
+		SPI_freeplan((SPIPlanPtr) lfirst(cell));
+	list_free(retired);
+	retired = NIL;
+}
+
+long
+plancache_size(void)
+{
+	return plans ? hash_get_num_entries(plans) : 0;
+}
+
+static void
+retire_all(void)
+{
+	HASH_SEQ_STATUS status;
+	PlanEntry  *entry;
+
+	hash_seq_init(&status, plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->plan != NULL)
+			retire(entry);
+		hash_search(plans, &entry->key, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * The kept plan for this statement text, preparing it on first use.  Must
+ * be called inside SPI_connect.
+ */
+SPIPlanPtr
+plancache_get(const char *sql, int nargs, Oid *argtypes)
+{
+	uint64		key;
+	PlanEntry  *entry;
+	bool		found;
+	SPIPlanPtr	plan;
+	uint64		generation = registry_generation();
+
+	if (plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PlanEntry);
+		plans = hash_create("moment plans", 256, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+
+	key = hash_bytes_extended((const unsigned char *) sql, strlen(sql), 0);
+	if (nargs > 0)
+		key ^= hash_bytes_extended((const unsigned char *) argtypes, sizeof(Oid) * nargs, 1);
+
+	entry = hash_search(plans, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		if (entry->plan != NULL && entry->generation == generation &&
+			entry->nargs == nargs && strcmp(entry->sql, sql) == 0 &&
+			memcmp(entry->argtypes, argtypes, sizeof(Oid) * nargs) == 0)
+			return entry->plan;
+		/* stale, or a hash collision: prepare afresh */
+		if (entry->plan != NULL)
+			retire(entry);
+		hash_search(plans, &key, HASH_REMOVE, NULL);
+	}
+
+	/* prepare before touching the table: a failed prepare leaves no entry */
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "moment: SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+
+	if (hash_get_num_entries(plans) >= MAX_CACHED_PLANS)
+		retire_all();
+
+	entry = hash_search(plans, &key, HASH_ENTER, &found);
+	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	entry->nargs = nargs;
+	entry->argtypes = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, nargs));
+	if (nargs > 0)
+		memcpy(entry->argtypes, argtypes, sizeof(Oid) * nargs);
+	entry->plan = plan;
+	entry->generation = generation;
+	return plan;
+}

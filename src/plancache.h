@@ -1,0 +1,19 @@
+/*
+ * plancache.h: prepared statements kept per backend, keyed by their text.
+ *
+ * The text of a statement is a deterministic function of the request's
+ * shape (entity, projection, filter fields and operators, order), never of
+ * its values, so equal shapes share one plan.
+ */
+#ifndef MOMENT_PLANCACHE_H
+#define MOMENT_PLANCACHE_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+extern SPIPlanPtr plancache_get(const char *sql, int nargs, Oid *argtypes);
+extern void plancache_release_retired(void);
+extern long plancache_size(void);
+
+#endif							/* MOMENT_PLANCACHE_H */

@@ -1,0 +1,531 @@
+/*
+ * read.c: get, list, rows and the typed list_* functions.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+#include "moment.h"
+#include "plancache.h"
+#include "request.h"
+#include "shape.h"
+#include "tenant.h"
+
+/* rows fetched from a cursor at a time by rows() and list_*() */
+#define FETCH_BATCH 1000
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+int
+listing_cap(bool no_limit)
+{
+	return Min(no_limit ? moment_max_limit : moment_default_limit, MOMENT_HARD_LIMIT);
+}
+
+Jsonb *
+request_get(const char *entity_name, int64 id, const char *include)
+{
+	MomentEntity *entity = registry_entity(entity_name);
+	CompanyInForce company = tenant_company(false);
+	RequestShape *shape = shape_create(entity, company.id);
+	StringInfoData sql;
+
+	shape_param(shape, INT8OID, Int64GetDatum(id), false);
+	include_parse(shape, include);
+	shape_finalize(shape);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	query_object(&sql, shape, true);
+	query_from(&sql, shape, NULL, false);
+	query_where(&sql, shape);
+	appendStringInfo(&sql, " AND t.%s = $2", entity->id_field->quoted_column);
+
+	return execute_for_object(sql.data, shape->nparams, shape->param_types, shape->param_values,
+							  shape->param_nulls, true, CurrentMemoryContext);
+}
+
+PG_FUNCTION_INFO_V1(moment_get);
+Datum
+moment_get(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_arg(fcinfo, 0);
+	Jsonb	   *result;
+
+	if (entity == NULL)
+		registry_entity(NULL);
+	if (PG_ARGISNULL(1))
+	{
+		registry_entity(entity);
+		PG_RETURN_NULL();
+	}
+	result = request_get(entity, PG_GETARG_INT64(1), text_arg(fcinfo, 2));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* The shape of a listing: entity, include, filter and order, $2 the limit. */
+static RequestShape *
+listing_shape(const char *entity_name, const char *include, Jsonb *filter,
+			  const char *order_by, bool typed, bool with_offset)
+{
+	MomentEntity *entity = registry_entity(entity_name);
+	CompanyInForce company = tenant_company(false);
+	RequestShape *shape = shape_create(entity, company.id);
+
+	shape_param(shape, INT8OID, Int64GetDatum(0), false);	/* $2 limit */
+	if (with_offset)
+		shape_param(shape, INT8OID, Int64GetDatum(0), false);	/* $3 offset */
+	if (typed)
+		include_all_fields(shape);
+	else
+		include_parse(shape, include);
+	filter_parse(shape, filter);
+	order_parse(shape, order_by);
+	shape_finalize(shape);
+	return shape;
+}
+
+static void
+check_paging(ListRequest *request)
+{
+	if (request->has_page && request->page < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page must be 0 or more, not %d", request->page),
+				 errhint("Pages are numbered from 0.")));
+	if (request->has_size && request->size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("size must be 1 or more, not %d", request->size)));
+}
+
+/*
+ * The listing document.  One statement: the page of objects (one more than
+ * the cap when not paging, to learn whether more matched), and, when paging
+ * or metadata asks for it, the count and aggregates over every matching row.
+ */
+Jsonb *
+request_list(ListRequest *request)
+{
+	RequestShape *shape;
+	int			cap = listing_cap(request->no_limit);
+	bool		paging = request->has_page || request->has_size;
+	int64		limit;
+	int64		offset = 0;
+	int64		size = 0;
+	bool		exceeded = false;
+	bool		need_aggregate;
+	StringInfoData sql;
+	MemoryContext caller = CurrentMemoryContext;
+	SPIPlanPtr	plan;
+	Datum		content_datum;
+	Datum		aggregate_datum;
+	bool		content_null;
+	bool		aggregate_null;
+	Datum	   *objects = NULL;
+	int			nobjects = 0;
+	Jsonb	   *aggregate = NULL;
+	JsonbParseState *state = NULL;
+	JsonbValue *document;
+	int64		total = 0;
+
+	check_paging(request);
+	shape = listing_shape(request->entity, request->include, request->filter,
+						  request->order_by, false, true);
+	if (paging)
+	{
+		size = request->has_size ? request->size : cap;
+		if (size > cap)
+		{
+			size = cap;
+			exceeded = true;
+		}
+		limit = size;
+		offset = (int64) (request->has_page ? request->page : 0) * size;
+	}
+	else
+		limit = (int64) cap + 1;
+	shape->param_values[1] = Int64GetDatum(limit);
+	shape->param_values[2] = Int64GetDatum(offset);
+	need_aggregate = paging || shape->metadata_sets != NIL;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ARRAY(SELECT ");
+	query_object(&sql, shape, false);
+	query_from(&sql, shape, NULL, false);
+	query_where(&sql, shape);
+	query_order(&sql, shape);
+	appendStringInfoString(&sql, " LIMIT $2 OFFSET $3), ");
+	if (need_aggregate)
+	{
+		appendStringInfoString(&sql, "(SELECT pg_catalog.jsonb_build_array(count(*), ");
+		if (shape->metadata_sets != NIL)
+			query_metadata_object(&sql, shape);
+		else
+			appendStringInfoString(&sql, "NULL::jsonb");
+		appendStringInfoChar(&sql, ')');
+		query_from(&sql, shape, NULL, true);
+		query_where(&sql, shape);
+		appendStringInfoChar(&sql, ')');
+	}
+	else
+		appendStringInfoString(&sql, "NULL::jsonb");
+
+	spi_check(SPI_connect(), "SPI_connect");
+	plan = plancache_get(sql.data, shape->nparams, shape->param_types);
+	spi_check(SPI_execute_plan(plan, shape->param_values, shape->param_nulls, true, 1),
+			  "listing");
+	content_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &content_null);
+	aggregate_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &aggregate_null);
+	if (!content_null)
+		deconstruct_array(DatumGetArrayTypeP(content_datum), JSONBOID, -1, false, TYPALIGN_INT,
+						  &objects, NULL, &nobjects);
+	if (!aggregate_null)
+		aggregate = DatumGetJsonbP(aggregate_datum);
+
+	/* build the document in the caller's memory, before SPI_finish frees the results */
+	MemoryContextSwitchTo(caller);
+	if (!paging && nobjects > cap)
+	{
+		exceeded = true;
+		nobjects = cap;
+	}
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(&state, "content");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < nobjects; i++)
+		jb_jsonb(&state, DatumGetJsonbP(objects[i]), WJB_ELEM);
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	jb_key(&state, "limitWasExceeded");
+	jb_bool(&state, exceeded, WJB_VALUE);
+	if (aggregate != NULL)
+	{
+		JsonbValue *count = getIthJsonbValueFromContainer(&aggregate->root, 0);
+		JsonbValue *metadata = getIthJsonbValueFromContainer(&aggregate->root, 1);
+
+		total = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(count->val.numeric)));
+		if (shape->metadata_sets != NIL)
+		{
+			jb_key(&state, "metadata");
+			pushJsonbValue(&state, WJB_VALUE, metadata);
+		}
+	}
+	if (paging)
+	{
+		jb_key(&state, "page");
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		jb_key(&state, "number");
+		jb_int64(&state, request->has_page ? request->page : 0, WJB_VALUE);
+		jb_key(&state, "size");
+		jb_int64(&state, size, WJB_VALUE);
+		jb_key(&state, "totalElements");
+		jb_int64(&state, total, WJB_VALUE);
+		jb_key(&state, "totalPages");
+		jb_int64(&state, (total + size - 1) / size, WJB_VALUE);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	document = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	{
+		Jsonb	   *result = JsonbValueToJsonb(document);
+
+		SPI_finish();
+		return result;
+	}
+}
+
+PG_FUNCTION_INFO_V1(moment_list);
+Datum
+moment_list(PG_FUNCTION_ARGS)
+{
+	ListRequest request = {0};
+
+	request.entity = text_arg(fcinfo, 0);
+	request.include = text_arg(fcinfo, 1);
+	request.filter = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	request.order_by = text_arg(fcinfo, 3);
+	request.has_page = !PG_ARGISNULL(4);
+	request.page = request.has_page ? PG_GETARG_INT32(4) : 0;
+	request.has_size = !PG_ARGISNULL(5);
+	request.size = request.has_size ? PG_GETARG_INT32(5) : 0;
+	request.no_limit = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	PG_RETURN_JSONB_P(request_list(&request));
+}
+
+static void
+warn_cut(int cap, bool no_limit)
+{
+	if (no_limit)
+		ereport(WARNING,
+				(errmsg("limitWasExceeded: more than %d rows matched, only the first %d are returned", cap, cap),
+				 errhint("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+						 cap)));
+	else
+		ereport(WARNING,
+				(errmsg("limitWasExceeded: more than %d rows matched, only the first %d are returned", cap, cap),
+				 errhint("Pass no_limit => true for up to %d rows, narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+						 listing_cap(true))));
+}
+
+/*
+ * Runs a listing statement through a cursor into the function's
+ * tuplestore, FETCH_BATCH rows at a time, so memory stays bounded whatever
+ * the cap.  Rows are jsonb objects (rows) or whole table rows (list_*).
+ */
+static void
+stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
+			   bool no_limit, bool whole_rows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		returned = 0;
+	bool		cut = false;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	shape->param_values[1] = Int64GetDatum((int64) cap + 1);
+
+	spi_check(SPI_connect(), "SPI_connect");
+	plan = plancache_get(sql, shape->nparams, shape->param_types);
+	portal = SPI_cursor_open(NULL, plan, shape->param_values, shape->param_nulls, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		value;
+
+			if (returned == cap)
+			{
+				cut = true;
+				break;
+			}
+			value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			if (whole_rows)
+			{
+				HeapTupleHeader header = DatumGetHeapTupleHeader(value);
+				HeapTupleData tuple;
+
+				tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+				ItemPointerSetInvalid(&tuple.t_self);
+				tuple.t_tableOid = InvalidOid;
+				tuple.t_data = header;
+				tuplestore_puttuple(rsinfo->setResult, &tuple);
+			}
+			else
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+			returned++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (cut)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	if (cut)
+		warn_cut(cap, no_limit);
+}
+
+PG_FUNCTION_INFO_V1(moment_rows);
+Datum
+moment_rows(PG_FUNCTION_ARGS)
+{
+	char	   *entity = text_arg(fcinfo, 0);
+	bool		no_limit = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	RequestShape *shape = listing_shape(entity, text_arg(fcinfo, 1),
+										PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+										text_arg(fcinfo, 3), false, false);
+	StringInfoData sql;
+
+	if (shape->metadata_sets != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows returns objects only: metadata cannot be included"),
+				 errhint("Use moment.list for metadata over the whole listing.")));
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	query_object(&sql, shape, false);
+	query_from(&sql, shape, NULL, false);
+	query_where(&sql, shape);
+	query_order(&sql, shape);
+	appendStringInfoString(&sql, " LIMIT $2");
+	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit, false);
+	return (Datum) 0;
+}
+
+/*
+ * list_customers, list_projects, ...: one C function for all of them; the
+ * entity is the one whose table is the declared row type.
+ */
+PG_FUNCTION_INFO_V1(moment_list_typed);
+Datum
+moment_list_typed(PG_FUNCTION_ARGS)
+{
+	Oid			rettype = get_func_rettype(fcinfo->flinfo->fn_oid);
+	Oid			relid = get_typ_typrelid(rettype);
+	bool		no_limit = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	MomentEntity *entity = NULL;
+	ListCell   *cell;
+	RequestShape *shape;
+	StringInfoData sql;
+
+	foreach(cell, registry_entities())
+		if (((MomentEntity *) lfirst(cell))->relid == relid)
+			entity = lfirst(cell);
+	if (entity == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s is not a registered entity", format_type_be(rettype))));
+
+	shape = listing_shape(entity->name, NULL, PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+						  text_arg(fcinfo, 1), true, false);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT t");
+	query_from(&sql, shape, NULL, false);
+	query_where(&sql, shape);
+	query_order(&sql, shape);
+	appendStringInfoString(&sql, " LIMIT $2");
+	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit, true);
+	return (Datum) 0;
+}
+
+/* ---- describe ---- */
+
+/* Prepares each metadata set once, so a broken expression shows here. */
+static void
+check_metadata_sets(MomentEntity *entity)
+{
+	ListCell   *cell;
+
+	spi_check(SPI_connect(), "SPI_connect");
+	foreach(cell, entity->metadata_sets)
+	{
+		MomentMetadataSet *set = lfirst(cell);
+		RequestShape *shape = shape_create(entity, 0);
+		StringInfoData sql;
+		SPIPlanPtr	plan;
+
+		shape->metadata_sets = list_make1(set);
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		query_metadata_object(&sql, shape);
+		appendStringInfo(&sql, " FROM %s t WHERE false", entity->qualified_table);
+		plan = SPI_prepare(sql.data, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "moment: metadata set %s of %s does not prepare", set->name, entity->name);
+		SPI_freeplan(plan);
+	}
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(moment_describe);
+Datum
+moment_describe(PG_FUNCTION_ARGS)
+{
+	MomentEntity *entity = registry_entity(text_arg(fcinfo, 0));
+	JsonbParseState *state = NULL;
+	ListCell   *cell;
+	JsonbValue *result;
+
+	check_metadata_sets(entity);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(&state, "entity");
+	jb_string(&state, entity->name, WJB_VALUE);
+	jb_key(&state, "table");
+	jb_string(&state, entity->qualified_table, WJB_VALUE);
+	jb_key(&state, "dateField");
+	if (entity->date_field)
+		jb_string(&state, entity->date_field->json_name, WJB_VALUE);
+	else
+		jb_null(&state, WJB_VALUE);
+
+	jb_key(&state, "fields");
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < entity->nfields; i++)
+	{
+		MomentField *field = &entity->fields[i];
+
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		jb_key(&state, "name");
+		jb_string(&state, field->json_name, WJB_VALUE);
+		jb_key(&state, "column");
+		jb_string(&state, field->column_name, WJB_VALUE);
+		jb_key(&state, "type");
+		jb_string(&state, format_type_with_typemod(field->type_oid, field->typmod), WJB_VALUE);
+		jb_key(&state, "writable");
+		jb_bool(&state, field->writable, WJB_VALUE);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+
+	jb_key(&state, "relations");
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(cell, entity->relations)
+	{
+		MomentRelation *relation = lfirst(cell);
+
+		jb_key(&state, relation->json_name);
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		jb_key(&state, "entity");
+		jb_string(&state, relation->target->name, WJB_VALUE);
+		jb_key(&state, "field");
+		jb_string(&state, relation->fk_field->json_name, WJB_VALUE);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	/* parts, expanded through the include parser (which checks them) */
+	jb_key(&state, "parts");
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(cell, entity->parts)
+	{
+		MomentPart *part = lfirst(cell);
+		RequestShape *shape = shape_create(entity, 0);
+		ListCell   *ccell;
+
+		include_parse(shape, part->name);
+		shape_finalize(shape);
+		jb_key(&state, part->name);
+		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+		foreach(ccell, shape->columns)
+			jb_string(&state, ((ShapeColumn *) lfirst(ccell))->key, WJB_ELEM);
+		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	jb_key(&state, "metadata");
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(cell, entity->metadata_sets)
+	{
+		MomentMetadataSet *set = lfirst(cell);
+		ListCell   *acell;
+
+		jb_key(&state, set->name);
+		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+		foreach(acell, set->aggregates)
+			jb_string(&state, ((MomentAggregate *) lfirst(acell))->key, WJB_ELEM);
+		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	}
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
+}

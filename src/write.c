@@ -1,0 +1,360 @@
+/*
+ * write.c: create, update and delete, and the pieces batch.c shares.
+ *
+ * Each write is one statement: the INSERT/UPDATE in a CTE named t, and the
+ * projection selected from it, joined to related rows like a read.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "moment.h"
+#include "plancache.h"
+#include "request.h"
+#include "shape.h"
+#include "tenant.h"
+
+static int
+compare_body_values(const void *a, const void *b)
+{
+	return ((const BodyValue *) a)->field->attnum - ((const BodyValue *) b)->field->attnum;
+}
+
+/*
+ * The fields of a request body, in column order.  Unknown fields are
+ * 42703, id and companyId (and generated columns) 428C9, a body that is not
+ * an object 22023.
+ */
+BodyValue *
+body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken token;
+	BodyValue  *values;
+	int			n = 0;
+	char	   *key = NULL;
+
+	if (body == NULL || !JB_ROOT_IS_OBJECT(body) || JB_ROOT_IS_SCALAR(body))
+	{
+		JsonbValue	root;
+
+		if (body == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be a JSON object, not null", what)));
+		if (JB_ROOT_IS_SCALAR(body))
+			JsonbExtractScalar(&body->root, &root);
+		else
+		{
+			root.type = jbvBinary;
+			root.val.binary.data = &body->root;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object, not a%s %s", what,
+						strcmp(jsonb_type_name(&root), "array") == 0 ? "n" : "",
+						jsonb_type_name(&root))));
+	}
+
+	values = palloc(sizeof(BodyValue) * Max(1, JB_ROOT_COUNT(body)));
+	it = JsonbIteratorInit(&body->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (token == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (token == WJB_VALUE)
+		{
+			MomentField *field = entity_field(entity, key);
+
+			if (strcmp(key, "companyId") == 0 || (field != NULL && !field->writable))
+				ereport(ERROR,
+						(errcode(ERRCODE_GENERATED_ALWAYS),
+						 errmsg("field \"%s\" of entity %s cannot be set", key, entity->name),
+						 strcmp(key, "companyId") == 0 ?
+						 errdetail("The company is the company in force.") :
+						 strcmp(key, "id") == 0 ?
+						 errdetail("Ids are assigned on create and name the object on update.") :
+						 errdetail("The field is computed by the database.")));
+			if (field == NULL)
+				raise_unknown_name(entity, key, "field", what, entity_field_names(entity));
+			values[n].field = field;
+			values[n].value = v;
+			n++;
+		}
+	}
+	qsort(values, n, sizeof(BodyValue), compare_body_values);
+	*nvalues = n;
+	return values;
+}
+
+/* "SELECT <object> FROM t LEFT JOIN ...": the projection of a written row. */
+char *
+projection_sql(RequestShape *projection)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	query_object(&sql, projection, true);
+	query_from(&sql, projection, "t", false);
+	return sql.data;
+}
+
+/*
+ * Runs a statement expected to give at most one jsonb; returns it copied to
+ * result_context, or NULL when no row came back.
+ */
+Jsonb *
+execute_for_object(const char *sql, int nargs, Oid *argtypes, Datum *values, char *nulls,
+				   bool read_only, MemoryContext result_context)
+{
+	SPIPlanPtr	plan;
+	Jsonb	   *result = NULL;
+
+	spi_check(SPI_connect(), "SPI_connect");
+	plan = plancache_get(sql, nargs, argtypes);
+	spi_check(SPI_execute_plan(plan, values, nulls, read_only, 2), "statement");
+	if (SPI_processed > 1)
+		elog(ERROR, "moment: statement returned %llu rows where one was expected",
+			 (unsigned long long) SPI_processed);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext old_context = MemoryContextSwitchTo(result_context);
+
+			result = DatumGetJsonbPCopy(datum);
+			MemoryContextSwitchTo(old_context);
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+char *
+create_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH t AS (INSERT INTO %s (company_id", entity->qualified_table);
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", %s", values[i].field->quoted_column);
+	appendStringInfoString(&sql, ") VALUES ($1");
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", $%d", i + 2);
+	appendStringInfo(&sql, ") RETURNING *) %s", projection);
+	return sql.data;
+}
+
+/* $1 company, $2 id, $3.. the values; updated_at set unless given. */
+char *
+update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection)
+{
+	StringInfoData sql;
+	bool		sets_updated_at = false;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH t AS (UPDATE %s AS u SET ", entity->qualified_table);
+	for (int i = 0; i < nvalues; i++)
+	{
+		appendStringInfo(&sql, "%s%s = $%d", i > 0 ? ", " : "", values[i].field->quoted_column, i + 3);
+		if (values[i].field == entity->updated_at_field)
+			sets_updated_at = true;
+	}
+	if (entity->updated_at_field != NULL && !sets_updated_at)
+		appendStringInfo(&sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
+						 entity->updated_at_field->quoted_column);
+	else if (nvalues == 0)
+		appendStringInfo(&sql, "%s = u.%s", entity->id_field->quoted_column,
+						 entity->id_field->quoted_column);
+	appendStringInfo(&sql, " WHERE u.company_id = $1 AND u.%s = $2 RETURNING u.*) %s",
+					 entity->id_field->quoted_column, projection);
+	return sql.data;
+}
+
+char *
+delete_sql(MomentEntity *entity)
+{
+	return psprintf("DELETE FROM %s AS t WHERE t.company_id = $1 AND t.%s = $2 RETURNING CAST(t.%s AS bigint)",
+					entity->qualified_table, entity->id_field->quoted_column,
+					entity->id_field->quoted_column);
+}
+
+/* The projection of an include spec, for writes. */
+RequestShape *
+write_projection(MomentEntity *entity, int64 company_id, const char *include)
+{
+	RequestShape *shape = shape_create(entity, company_id);
+
+	include_parse(shape, include);
+	shape_finalize(shape);
+	return shape;
+}
+
+Jsonb *
+request_create(const char *entity_name, Jsonb *body, const char *include)
+{
+	MomentEntity *entity = registry_entity(entity_name);
+	CompanyInForce company = tenant_company(true);
+	RequestShape *projection = write_projection(entity, company.id, include);
+	int			nvalues;
+	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
+	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 1));
+	Datum	   *args = palloc(sizeof(Datum) * (nvalues + 1));
+	char	   *nulls = palloc(sizeof(char) * (nvalues + 1));
+	Jsonb	   *result;
+
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(company.id);
+	nulls[0] = ' ';
+	for (int i = 0; i < nvalues; i++)
+	{
+		bool		isnull;
+
+		argtypes[i + 1] = values[i].field->type_oid;
+		args[i + 1] = field_input(values[i].field, &values[i].value, true, &isnull);
+		nulls[i + 1] = isnull ? 'n' : ' ';
+	}
+	result = execute_for_object(create_sql(entity, values, nvalues, projection_sql(projection)),
+								nvalues + 1, argtypes, args, nulls, false, CurrentMemoryContext);
+	if (result == NULL)
+		elog(ERROR, "moment: insert into %s returned no row", entity->qualified_table);
+	return result;
+}
+
+static void
+raise_not_found(MomentEntity *entity, int64 id, const char *label)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 label ?
+			 errmsg("%s: %s " INT64_FORMAT " does not exist", label, entity->name, id) :
+			 errmsg("%s " INT64_FORMAT " does not exist", entity->name, id),
+			 errdetail("No %s with that id belongs to the company in force.", entity->name)));
+}
+
+/* Shared by update and batch: one update of a row by id. */
+Jsonb *
+update_one(MomentEntity *entity, int64 company_id, int64 id, BodyValue *values, int nvalues,
+		   const char *projection, const char *label, MemoryContext result_context)
+{
+	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 2));
+	Datum	   *args = palloc(sizeof(Datum) * (nvalues + 2));
+	char	   *nulls = palloc(sizeof(char) * (nvalues + 2));
+	Jsonb	   *result;
+
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(company_id);
+	nulls[0] = ' ';
+	argtypes[1] = INT8OID;
+	args[1] = Int64GetDatum(id);
+	nulls[1] = ' ';
+	for (int i = 0; i < nvalues; i++)
+	{
+		bool		isnull;
+
+		argtypes[i + 2] = values[i].field->type_oid;
+		args[i + 2] = field_input(values[i].field, &values[i].value, true, &isnull);
+		nulls[i + 2] = isnull ? 'n' : ' ';
+	}
+	result = execute_for_object(update_sql(entity, values, nvalues, projection),
+								nvalues + 2, argtypes, args, nulls, false, result_context);
+	if (result == NULL)
+		raise_not_found(entity, id, label);
+	return result;
+}
+
+/* Shared by delete and batch. */
+void
+delete_one(MomentEntity *entity, int64 company_id, int64 id, const char *label)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	SPIPlanPtr	plan;
+	uint64		processed;
+
+	args[0] = Int64GetDatum(company_id);
+	args[1] = Int64GetDatum(id);
+	spi_check(SPI_connect(), "SPI_connect");
+	plan = plancache_get(delete_sql(entity), 2, argtypes);
+	spi_check(SPI_execute_plan(plan, args, NULL, false, 0), "delete");
+	processed = SPI_processed;
+	SPI_finish();
+	if (processed == 0)
+		raise_not_found(entity, id, label);
+}
+
+Jsonb *
+request_update(const char *entity_name, int64 id, Jsonb *body, const char *include)
+{
+	MomentEntity *entity = registry_entity(entity_name);
+	CompanyInForce company = tenant_company(true);
+	RequestShape *projection = write_projection(entity, company.id, include);
+	int			nvalues;
+	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
+
+	return update_one(entity, company.id, id, values, nvalues, projection_sql(projection), NULL,
+					  CurrentMemoryContext);
+}
+
+int64
+request_delete(const char *entity_name, int64 id)
+{
+	MomentEntity *entity = registry_entity(entity_name);
+	CompanyInForce company = tenant_company(true);
+
+	delete_one(entity, company.id, id, NULL);
+	return id;
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+require_id(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("id must not be null")));
+}
+
+PG_FUNCTION_INFO_V1(moment_create);
+Datum
+moment_create(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_JSONB_P(request_create(text_arg(fcinfo, 0),
+									 PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+									 text_arg(fcinfo, 2)));
+}
+
+PG_FUNCTION_INFO_V1(moment_update);
+Datum
+moment_update(PG_FUNCTION_ARGS)
+{
+	registry_entity(text_arg(fcinfo, 0));
+	require_id(fcinfo, 1);
+	PG_RETURN_JSONB_P(request_update(text_arg(fcinfo, 0), PG_GETARG_INT64(1),
+									 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+									 text_arg(fcinfo, 3)));
+}
+
+PG_FUNCTION_INFO_V1(moment_delete);
+Datum
+moment_delete(PG_FUNCTION_ARGS)
+{
+	registry_entity(text_arg(fcinfo, 0));
+	require_id(fcinfo, 1);
+	PG_RETURN_INT64(request_delete(text_arg(fcinfo, 0), PG_GETARG_INT64(1)));
+}
