@@ -35,6 +35,14 @@ LANGUAGE C;
 COMMENT ON FUNCTION moment.set_updated_at() IS
 'Trigger: sets updated_at to now() on every update.';
 
+CREATE FUNCTION moment.cache_stats(OUT cached_plans bigint, OUT plans_prepared bigint, OUT registry_builds bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'moment_cache_stats'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment.cache_stats() IS
+'This session''s caches: prepared plans kept, plans prepared since the session began, and registry (re)builds. A request shape seen before prepares nothing.';
+
 ------------------------------------------------------------------------------
 -- Companies (tenants) and grants
 ------------------------------------------------------------------------------
@@ -118,6 +126,29 @@ CREATE TRIGGER companies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON
 	FOR EACH STATEMENT EXECUTE FUNCTION moment.catalog_changed();
 CREATE TRIGGER company_grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON moment.company_grants
 	FOR EACH STATEMENT EXECUTE FUNCTION moment.catalog_changed();
+
+-- A registered table that is dropped stops being an entity (with its parts
+-- and metadata).  SECURITY DEFINER: any table owner may drop their table.
+CREATE FUNCTION moment.forget_dropped_tables()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog
+AS $$
+BEGIN
+	IF to_regclass('moment.entities') IS NOT NULL THEN
+		DELETE FROM moment.entities e
+		 USING pg_event_trigger_dropped_objects() d
+		 WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid = e.table_name::oid;
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION moment.forget_dropped_tables() IS
+'Event trigger: unregisters entities whose table was dropped.';
+
+CREATE EVENT TRIGGER moment_forget_dropped_tables ON sql_drop
+	EXECUTE FUNCTION moment.forget_dropped_tables();
 
 GRANT USAGE ON SCHEMA moment TO PUBLIC;
 GRANT SELECT ON moment.entities, moment.parts, moment.metadata TO PUBLIC;

@@ -8,6 +8,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -147,4 +148,25 @@ moment_set_updated_at(PG_FUNCTION_ARGS)
 	value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, RelationGetDescr(rel),
 													 1, &attnum, &value, &isnull));
+}
+
+/*
+ * What this backend has cached: kept plans, plans prepared since it
+ * started, and registry builds.  For tests and for operators wondering
+ * whether plans are reused.
+ */
+PG_FUNCTION_INFO_V1(moment_cache_stats);
+Datum
+moment_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "moment_cache_stats: return type must be a row type");
+	values[0] = Int64GetDatum(plancache_size());
+	values[1] = Int64GetDatum(plancache_prepared());
+	values[2] = Int64GetDatum(registry_builds());
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

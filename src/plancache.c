@@ -30,6 +30,7 @@ typedef struct PlanEntry
 
 static HTAB *plans = NULL;
 static List *retired = NIL;		/* SPIPlanPtr, in TopMemoryContext */
+static int64 prepared_count = 0;
 
 static void
 retire(PlanEntry *entry)
@@ -59,6 +60,12 @@ long
 plancache_size(void)
 {
 	return plans ? hash_get_num_entries(plans) : 0;
+}
+
+int64
+plancache_prepared(void)
+{
+	return prepared_count;
 }
 
 static void
@@ -121,6 +128,7 @@ plancache_get(const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "moment: SPI_prepare failed for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
+	prepared_count++;
 
 	if (hash_get_num_entries(plans) >= MAX_CACHED_PLANS)
 		retire_all();

@@ -15,5 +15,6 @@
 extern SPIPlanPtr plancache_get(const char *sql, int nargs, Oid *argtypes);
 extern void plancache_release_retired(void);
 extern long plancache_size(void);
+extern int64 plancache_prepared(void);
 
 #endif							/* MOMENT_PLANCACHE_H */

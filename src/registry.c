@@ -35,10 +35,17 @@ static List *registry = NIL;	/* MomentEntity *, in registry_context */
 static bool registry_valid = false;
 static uint64 generation = 1;
 static uint64 invalidations = 0;
+static int64 builds = 0;
 
 /* Relations whose invalidation makes the copy stale (TopMemoryContext). */
 static Oid *watched = NULL;
 static int	nwatched = 0;
+
+int64
+registry_builds(void)
+{
+	return builds;
+}
 
 uint64
 registry_generation(void)
@@ -411,6 +418,7 @@ registry_build(void)
 		}
 		registry_context = building_context;
 		building_context = NULL;
+		builds++;
 		/* an invalidation that arrived while we read means read again */
 		if (seen == invalidations)
 		{

@@ -90,6 +90,7 @@ extern List *entity_field_names(MomentEntity *entity);
 extern List *entity_item_names(MomentEntity *entity);
 
 extern uint64 registry_generation(void);
+extern int64 registry_builds(void);
 extern void registry_invalidate(void);
 extern bool registry_watches(Oid relid);
 extern void registry_watch_catalog(void);

@@ -177,7 +177,7 @@ closest_name(const char *given, List *candidates)
 			return candidate;
 		distance = varstr_levenshtein_less_equal(given, given_len, candidate, len,
 												 1, 1, 1, best_distance, false);
-		if (distance < best_distance && distance <= Max(1, len / 3))
+		if (distance < best_distance && distance <= Max(2, len / 3))
 		{
 			best_distance = distance;
 			best = candidate;

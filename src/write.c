@@ -55,8 +55,9 @@ body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a JSON object, not a%s %s", what,
-						strcmp(jsonb_type_name(&root), "array") == 0 ? "n" : "",
+				 errmsg("%s must be a JSON object, not %s%s", what,
+						root.type == jbvNull ? "" :
+						strcmp(jsonb_type_name(&root), "array") == 0 ? "an " : "a ",
 						jsonb_type_name(&root))));
 	}
 
