@@ -92,8 +92,8 @@ json_id(JsonbValue *value, const char *where)
 	if (value->type == jbvNumeric || value->type == jbvString)
 		text = jsonb_value_text(value);
 	if (text == NULL || !parse_id_text(text, &id))
-		bad_batch(psprintf("%s must be an integer id, not %s%s%s", where,
-						   text ? "\"" : "a ", text ? text : jsonb_type_name(value), text ? "\"" : ""),
+		bad_batch(psprintf("%s must be an integer id, not %s", where,
+						   text ? psprintf("\"%s\"", text) : jsonb_type_phrase(value)),
 				  NULL);
 	return id;
 }
@@ -150,7 +150,7 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 			JsonbValue	element;
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				bad_batch(psprintf("\"create\" must be an array of objects, not a %s", jsonb_type_name(&v)), NULL);
+				bad_batch(psprintf("\"create\" must be an array of objects, not %s", jsonb_type_phrase(&v)), NULL);
 			batch->creates = palloc(sizeof(Jsonb *) * Max(1, JsonContainerSize(v.val.binary.data)));
 			eit = JsonbIteratorInit(v.val.binary.data);
 			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
@@ -164,9 +164,8 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 			char	   *id_text = NULL;
 
 			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-				bad_batch(psprintf("\"update\" must be an object of id -> body, not a%s %s",
-								   strcmp(jsonb_type_name(&v), "array") == 0 ? "n" : "",
-								   jsonb_type_name(&v)),
+				bad_batch(psprintf("\"update\" must be an object of id -> body, not %s",
+								   jsonb_type_phrase(&v)),
 						  "{\"update\": {\"11362\": {\"name\": \"New name\"}}}");
 			batch->updates = palloc(sizeof(BatchUpdate) * Max(1, JsonContainerSize(v.val.binary.data)));
 			eit = JsonbIteratorInit(v.val.binary.data);
@@ -190,7 +189,7 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 			JsonbValue	element;
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				bad_batch(psprintf("\"delete\" must be an array of ids, not a %s", jsonb_type_name(&v)), NULL);
+				bad_batch(psprintf("\"delete\" must be an array of ids, not %s", jsonb_type_phrase(&v)), NULL);
 			batch->deletes = palloc(sizeof(int64) * Max(1, JsonContainerSize(v.val.binary.data)));
 			eit = JsonbIteratorInit(v.val.binary.data);
 			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)

@@ -144,8 +144,8 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 		if (value->type != jbvBool)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("filter on \"%s\": isNull takes true or false, not a %s",
-							key, jsonb_type_name(value))));
+					 errmsg("filter on \"%s\": isNull takes true or false, not %s",
+							key, jsonb_type_phrase(value))));
 		condition->op = value->val.boolean ? COND_IS_NULL : COND_IS_NOT_NULL;
 		shape->conditions = lappend(shape->conditions, condition);
 		return;
@@ -168,8 +168,8 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 		if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("filter on \"%s\": operator in takes an array, not a %s",
-							key, jsonb_type_name(value))));
+					 errmsg("filter on \"%s\": operator in takes an array, not %s",
+							key, jsonb_type_phrase(value))));
 		capacity = Max(1, JsonContainerSize(value->val.binary.data));
 		elements = palloc(sizeof(Datum) * capacity);
 		it = JsonbIteratorInit(value->val.binary.data);
@@ -180,8 +180,8 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 			if (!is_scalar(&element) && !field->is_json)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("filter on \"%s\": the values of in must be scalars, not a %s",
-								key, jsonb_type_name(&element))));
+						 errmsg("filter on \"%s\": the values of in must be scalars, not %s",
+								key, jsonb_type_phrase(&element))));
 			if (element.type == jbvNull)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -205,13 +205,13 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 	if (!is_scalar(value) && !field->is_json)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("filter on \"%s\": operator %s takes a scalar, not a %s",
-						key, operator_name(op), jsonb_type_name(value))));
+				 errmsg("filter on \"%s\": operator %s takes a scalar, not %s",
+						key, operator_name(op), jsonb_type_phrase(value))));
 	if ((op == COND_LIKE || op == COND_ILIKE) && value->type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("filter on \"%s\": operator %s takes a string pattern, not a %s",
-						key, operator_name(op), jsonb_type_name(value))));
+				 errmsg("filter on \"%s\": operator %s takes a string pattern, not %s",
+						key, operator_name(op), jsonb_type_phrase(value))));
 	datum = field_input(field, value, false, &isnull);
 	condition->param = shape_param(shape, field->type_oid, datum, false);
 	shape->conditions = lappend(shape->conditions, condition);

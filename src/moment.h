@@ -45,5 +45,6 @@ extern void jb_null(JsonbParseState **state, JsonbIteratorToken token);
 extern void jb_jsonb(JsonbParseState **state, Jsonb *value, JsonbIteratorToken token);
 extern char *jsonb_value_text(JsonbValue *value);
 extern const char *jsonb_type_name(JsonbValue *value);
+extern const char *jsonb_type_phrase(JsonbValue *value);
 
 #endif							/* MOMENT_H */

@@ -332,3 +332,16 @@ jsonb_type_name(JsonbValue *value)
 			return "unknown";
 	}
 }
+
+/* "a string", "an array", "null": for messages. */
+const char *
+jsonb_type_phrase(JsonbValue *value)
+{
+	const char *name = jsonb_type_name(value);
+
+	if (strcmp(name, "null") == 0)
+		return "null";
+	if (name[0] == 'a' || name[0] == 'o' || name[0] == 'u')
+		return psprintf("an %s", name);
+	return psprintf("a %s", name);
+}

@@ -55,10 +55,7 @@ body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a JSON object, not %s%s", what,
-						root.type == jbvNull ? "" :
-						strcmp(jsonb_type_name(&root), "array") == 0 ? "an " : "a ",
-						jsonb_type_name(&root))));
+				 errmsg("%s must be a JSON object, not %s", what, jsonb_type_phrase(&root))));
 	}
 
 	values = palloc(sizeof(BodyValue) * Max(1, JB_ROOT_COUNT(body)));
