@@ -498,7 +498,7 @@ BEGIN
 	PERFORM moment.require_admin();
 	DELETE FROM moment.company_grants g
 	 USING moment.companies c
-	 WHERE c.id = g.company_id AND c.code = company_code AND g.role = role::regrole;
+	 WHERE c.id = g.company_id AND c.code = company_code AND g.role = revoke_company.role::regrole;
 END
 $$;
 
