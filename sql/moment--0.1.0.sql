@@ -69,6 +69,18 @@ CREATE TABLE moment.company_grants (
 	CONSTRAINT company_grants_pkey PRIMARY KEY (company_id, role)
 );
 
+CREATE FUNCTION moment.company_visible(company_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'moment_company_visible'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION moment.company_visible(bigint) IS
+'Whether the current role is granted the company (directly or through membership): the row-level security of moment.companies.';
+
+ALTER TABLE moment.companies ENABLE ROW LEVEL SECURITY;
+CREATE POLICY moment_company_read ON moment.companies FOR SELECT
+	USING (moment.company_visible(id));
+
 COMMENT ON TABLE moment.company_grants IS
 'Which roles may use which company (directly or through role membership), and whether they may write. Maintained by moment.grant_company / moment.revoke_company.';
 

@@ -98,12 +98,16 @@ claimed_company(void)
 	return last_claimed_code;
 }
 
+/*
+ * Reads a company and its grants, by code or (code NULL) by id, as the
+ * extension owner.  A company that does not exist is cached too.
+ */
 static CompanyEntry *
-load_company(const char *code)
+load_company(const char *code, int64 id)
 {
 	Oid			saved_user;
 	int			saved_context;
-	Oid			argtypes[1] = {TEXTOID};
+	Oid			argtypes[1];
 	Datum		values[1];
 	CompanyEntry *entry;
 	MemoryContext old_context;
@@ -111,20 +115,27 @@ load_company(const char *code)
 	if (list_length(companies) >= MAX_CACHED_COMPANIES)
 		tenant_reset();
 
-	values[0] = CStringGetTextDatum(code);
+	argtypes[0] = code ? TEXTOID : INT8OID;
+	values[0] = code ? CStringGetTextDatum(code) : Int64GetDatum(id);
 	spi_check(SPI_connect(), "SPI_connect");
 	run_as_extension_owner(&saved_user, &saved_context);
-	spi_check(SPI_execute_with_args("SELECT c.id, g.role::oid, g.writable "
+	spi_check(SPI_execute_with_args(code ?
+									"SELECT c.id, g.role::oid, g.writable, c.code "
 									"FROM moment.companies c "
 									"LEFT JOIN moment.company_grants g ON g.company_id = c.id "
-									"WHERE c.code = $1",
+									"WHERE c.code = $1" :
+									"SELECT c.id, g.role::oid, g.writable, c.code "
+									"FROM moment.companies c "
+									"LEFT JOIN moment.company_grants g ON g.company_id = c.id "
+									"WHERE c.id = $1",
 									1, argtypes, values, NULL, true, 0),
 			  "reading moment.companies");
 	restore_user(saved_user, saved_context);
 
 	old_context = MemoryContextSwitchTo(tenant_context);
 	entry = palloc0(sizeof(CompanyEntry));
-	entry->code = pstrdup(code);
+	entry->code = code ? pstrdup(code) : NULL;
+	entry->id = id;
 	entry->exists = SPI_processed > 0;
 	entry->grants = palloc0(sizeof(CompanyGrant) * Max(1, SPI_processed));
 	for (uint64 row = 0; row < SPI_processed; row++)
@@ -134,6 +145,8 @@ load_company(const char *code)
 		bool		isnull;
 
 		entry->id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+		if (entry->code == NULL)
+			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 4));
 		entry->grants[entry->ngrants].role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
 		if (isnull)
 			continue;
@@ -146,8 +159,9 @@ load_company(const char *code)
 	return entry;
 }
 
+/* The cached company of that code, or (code NULL) of that id. */
 static CompanyEntry *
-find_company(const char *code)
+find_company(const char *code, int64 id)
 {
 	ListCell   *cell;
 
@@ -157,10 +171,32 @@ find_company(const char *code)
 	{
 		CompanyEntry *entry = lfirst(cell);
 
-		if (strcmp(entry->code, code) == 0)
+		if (code ? (entry->code != NULL && strcmp(entry->code, code) == 0) :
+			(entry->exists && entry->id == id))
 			return entry;
 	}
-	return load_company(code);
+	return load_company(code, id);
+}
+
+/* Whether the current role holds a grant of the company, and a writable one. */
+static bool
+role_granted(CompanyEntry *entry, bool *writable)
+{
+	Oid			user = GetUserId();
+	bool		granted = false;
+
+	*writable = false;
+	if (!entry->exists)
+		return false;
+	for (int i = 0; i < entry->ngrants; i++)
+	{
+		if (is_member_of_role(user, entry->grants[i].role))
+		{
+			granted = true;
+			*writable |= entry->grants[i].writable;
+		}
+	}
+	return granted;
 }
 
 CompanyInForce
@@ -185,7 +221,7 @@ tenant_company(bool for_write)
 
 	/* our own copy: finding the company may reset the cache it came from */
 	code = pstrdup(code);
-	entry = find_company(code);
+	entry = find_company(code, 0);
 	if (moment_is_admin())
 	{
 		if (!entry->exists)
@@ -194,17 +230,8 @@ tenant_company(bool for_write)
 					 errmsg("company \"%s\" does not exist", code)));
 		granted = writable = true;
 	}
-	else if (entry->exists)
-	{
-		for (int i = 0; i < entry->ngrants; i++)
-		{
-			if (is_member_of_role(user, entry->grants[i].role))
-			{
-				granted = true;
-				writable |= entry->grants[i].writable;
-			}
-		}
-	}
+	else
+		granted = role_granted(entry, &writable);
 	if (!granted)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -230,4 +257,21 @@ moment_current_company_id(PG_FUNCTION_ARGS)
 	bool		for_write = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
 
 	PG_RETURN_INT64(tenant_company(for_write).id);
+}
+
+/*
+ * Row-level security of moment.companies: a role sees the companies it is
+ * granted (superusers and the owner bypass row-level security anyway).
+ */
+PG_FUNCTION_INFO_V1(moment_company_visible);
+Datum
+moment_company_visible(PG_FUNCTION_ARGS)
+{
+	bool		writable;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	if (moment_is_admin())
+		PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(role_granted(find_company(NULL, PG_GETARG_INT64(0)), &writable));
 }
