@@ -13,6 +13,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -209,6 +210,12 @@ tenant_company(bool for_write)
 	bool		granted = false;
 	bool		writable = false;
 
+	/*
+	 * A grant revoked (or a catalog changed) by a transaction that committed
+	 * since our last lock acquisition must count for this request, as a
+	 * committed row would in READ COMMITTED.
+	 */
+	AcceptInvalidationMessages();
 	if (!tenant_valid)
 		tenant_reset();
 	if (code == NULL || code[0] == '\0')
