@@ -287,6 +287,27 @@ filter_parse(RequestShape *shape, Jsonb *filter)
 
 	if (filter == NULL)
 		return;
+
+	/*
+	 * A JSON string holding an object is read as that object: PostgREST's
+	 * GET /rpc/list?filter={...} passes every argument as a JSON string.
+	 */
+	if (JB_ROOT_IS_SCALAR(filter))
+	{
+		JsonbValue	scalar;
+
+		JsonbExtractScalar(&filter->root, &scalar);
+		if (scalar.type == jbvString)
+		{
+			char	   *text = pnstrdup(scalar.val.string.val, scalar.val.string.len);
+			char	   *first = text;
+
+			while (*first == ' ' || *first == '\t' || *first == '\n' || *first == '\r')
+				first++;
+			if (*first == '{')
+				filter = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		}
+	}
 	if (!JB_ROOT_IS_OBJECT(filter) || JB_ROOT_IS_SCALAR(filter))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -3,7 +3,8 @@
  *
  *   base+currencyCode+customer.name+project.customer.base+metadata.overviewPage
  *
- * Items are joined by '+' or ','; white space around an item is ignored.
+ * Items are joined by '+' or ','; white space around an item is ignored, and
+ * white space between two names separates them (a URL's '+' is a space).
  * An item is a field or part of the entity, a relation path ending in a
  * field or part of the related entity, or metadata.NAME.  Every name is
  * looked up in the registry; nothing unknown is dropped silently.
@@ -153,6 +154,7 @@ include_parse(RequestShape *shape, const char *spec)
 	{
 		const char *start = p;
 		const char *end;
+		const char *word;
 
 		while (*p && *p != '+' && *p != ',')
 			p++;
@@ -167,7 +169,24 @@ include_parse(RequestShape *shape, const char *spec)
 					 errmsg("malformed include spec \"%s\"", spec),
 					 errdetail("The spec has an empty item."),
 					 errhint("Items are joined by + or ,: base+customer.name")));
-		resolve_item(shape, 0, start, end - start, spec, 0);
+
+		/*
+		 * White space inside an item separates items too: in a URL query
+		 * string (PostgREST's GET /rpc/get?include=base+currencyCode) a '+'
+		 * arrives as a space.
+		 */
+		word = start;
+		while (word < end)
+		{
+			const char *word_end = word;
+
+			while (word_end < end && !is_space(*word_end))
+				word_end++;
+			resolve_item(shape, 0, word, word_end - word, spec, 0);
+			word = word_end;
+			while (word < end && is_space(*word))
+				word++;
+		}
 		if (*p == '\0')
 			break;
 		p++;

@@ -60,7 +60,9 @@ SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'customer.') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, '.name') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'base+') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'base++name') $$);
-SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'base name') $$);
+-- white space between names separates items too (a URL's + arrives as a space)
+SELECT moment.get('offers', 1, 'name currencyCode') = moment.get('offers', 1, 'name+currencyCode') AS space_separates;
+SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'customer. name') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'name;drop table x') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, '"name"') $$);
 SELECT pg_temp.try($$ SELECT moment.get('offers', 1, 'nåme') $$);

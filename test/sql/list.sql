@@ -141,3 +141,8 @@ SELECT l -> 'page' AS page, jsonb_array_length(l -> 'content') AS rows, l -> 'li
   FROM moment.list('timeRecords', 'minutes', '{"projectId": 2}', 'id', 1, 20000, no_limit => true) l;
 SELECT l -> 'page' AS page, jsonb_array_length(l -> 'content') AS rows, l -> 'limitWasExceeded' AS exceeded
   FROM moment.list('timeRecords', 'minutes', '{"projectId": 2}', 'id', 30, 1000) l;
+
+-- A filter sent as a JSON string holding an object (PostgREST's GET /rpc/list?filter=...) is that object
+SET moment.company = 'cloudware';
+SELECT moment.list('customers', 'name', to_jsonb('{"customerNumber": "C002"}'::text));
+SELECT pg_temp.try($$ SELECT moment.list('customers', 'name', '"C002"') $$);
