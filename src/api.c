@@ -97,7 +97,8 @@ percent_decode(const char *text, int len, bool plus_is_space)
 
 			if (high < 0 || low < 0)
 				route_error(400, "malformed percent-encoding in the path",
-							psprintf("\"%.*s\" is not a valid %%XX escape.", Min(3, len - i), text + i));
+							psprintf("\"%.*s\" is not a valid %%XX escape.",
+									 pg_mbcharcliplen(text + i, len - i, 3), text + i));
 			if (high == 0 && low == 0)
 				route_error(400, "the path holds a NUL character (%00)", NULL);
 			appendStringInfoChar(&buf, (char) (high * 16 + low));
