@@ -470,7 +470,11 @@ BEGIN
 	IF company IS NULL THEN
 		RAISE EXCEPTION 'company "%" does not exist', company_code USING ERRCODE = '22023';
 	END IF;
-	grantee := role::regrole;
+	-- the role's exact name, as PostgreSQL's own functions taking a role name do
+	SELECT r.oid::regrole INTO grantee FROM pg_roles r WHERE r.rolname = grant_company.role;
+	IF grantee IS NULL THEN
+		RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+	END IF;
 	INSERT INTO moment.company_grants AS g (company_id, role, writable) VALUES (company, grantee, writable)
 	ON CONFLICT ON CONSTRAINT company_grants_pkey DO UPDATE SET writable = excluded.writable;
 
@@ -509,8 +513,9 @@ AS $$
 BEGIN
 	PERFORM moment.require_admin();
 	DELETE FROM moment.company_grants g
-	 USING moment.companies c
-	 WHERE c.id = g.company_id AND c.code = company_code AND g.role = revoke_company.role::regrole;
+	 USING moment.companies c, pg_roles r
+	 WHERE c.id = g.company_id AND c.code = company_code
+	   AND r.rolname = revoke_company.role AND g.role = r.oid::regrole;
 END
 $$;
 

@@ -26,8 +26,15 @@ extern int	moment_max_batch_size;
 /* util.c */
 extern char *camel_case(const char *snake);
 extern char *camel_join(const char *prefix, const char *name);
-extern void run_as_extension_owner(Oid *saved_user, int *saved_context);
-extern void restore_user(Oid saved_user, int saved_context);
+typedef struct OwnerSwitch
+{
+	Oid			user;
+	int			context;
+	int			guc_nest_level;
+} OwnerSwitch;
+
+extern void run_as_extension_owner(OwnerSwitch *saved);
+extern void restore_user(OwnerSwitch *saved);
 extern Oid	moment_extension_owner(void);
 extern Oid	moment_namespace(void);
 extern bool moment_is_admin(void);

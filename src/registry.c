@@ -20,6 +20,7 @@
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -29,7 +30,6 @@
 #include "registry.h"
 
 static MemoryContext registry_context = NULL;
-static MemoryContext building_context = NULL;
 static List *retired_contexts = NIL;	/* in TopMemoryContext */
 static List *registry = NIL;	/* MomentEntity *, in registry_context */
 static bool registry_valid = false;
@@ -80,12 +80,6 @@ registry_release_retired(void)
 		MemoryContextDelete((MemoryContext) lfirst(cell));
 	list_free(retired_contexts);
 	retired_contexts = NIL;
-	if (building_context != NULL)
-	{
-		/* a build that failed half-way */
-		MemoryContextDelete(building_context);
-		building_context = NULL;
-	}
 }
 
 static void
@@ -237,15 +231,30 @@ load_relations(MomentEntity *entity, Relation rel)
 }
 
 static MomentEntity *
-entity_by_relid(Oid relid)
+entity_by_relid(List *entities, Oid relid)
 {
 	ListCell   *cell;
 
-	foreach(cell, registry)
+	foreach(cell, entities)
 	{
 		MomentEntity *entity = lfirst(cell);
 
 		if (entity->relid == relid)
+			return entity;
+	}
+	return NULL;
+}
+
+static MomentEntity *
+entity_by_name(List *entities, const char *name)
+{
+	ListCell   *cell;
+
+	foreach(cell, entities)
+	{
+		MomentEntity *entity = lfirst(cell);
+
+		if (strcmp(entity->name, name) == 0)
 			return entity;
 	}
 	return NULL;
@@ -259,20 +268,25 @@ spi_text(HeapTuple tuple, int column)
 	return value ? pstrdup(value) : NULL;
 }
 
-static void
-load_registry(void)
+/*
+ * Reads the registry into the given memory context and returns its
+ * entities, and in *relids the relations to watch.  Nothing global changes
+ * here, so a failure half-way (a lock timeout, a cancel) leaves the
+ * previous copy in place.
+ */
+static List *
+load_registry(MemoryContext target, List **relids_out)
 {
-	Oid			saved_user;
-	int			saved_context;
+	OwnerSwitch saved;
+	List	   *entities = NIL;
 	List	   *relids;
 	ListCell   *cell;
 	uint64		row;
 
-	registry = NIL;
 	relids = catalog_relids();
 
 	spi_check(SPI_connect(), "SPI_connect");
-	run_as_extension_owner(&saved_user, &saved_context);
+	run_as_extension_owner(&saved);
 
 	spi_check(SPI_execute("SELECT name, table_name::oid, date_field FROM moment.entities ORDER BY name",
 						  true, 0), "reading moment.entities");
@@ -290,7 +304,7 @@ load_registry(void)
 		rel = try_table_open(relid, AccessShareLock);
 		if (rel == NULL)
 			continue;
-		spi_context = MemoryContextSwitchTo(building_context);
+		spi_context = MemoryContextSwitchTo(target);
 		entity = palloc0(sizeof(MomentEntity));
 		entity->name = spi_text(tuple, 1);
 		entity->relid = relid;
@@ -301,7 +315,7 @@ load_registry(void)
 		date_field = spi_text(tuple, 3);
 		if (date_field != NULL)
 			entity->date_field = entity_field(entity, date_field);
-		registry = lappend(registry, entity);
+		entities = lappend(entities, entity);
 		relids = lappend_oid(relids, relid);
 		MemoryContextSwitchTo(spi_context);
 		table_close(rel, NoLock);
@@ -313,7 +327,7 @@ load_registry(void)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		char	   *entity_name = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
-		MomentEntity *entity = registry_lookup(entity_name);
+		MomentEntity *entity = entity_by_name(entities, entity_name);
 		bool		isnull;
 		Datum		fields;
 		MemoryContext spi_context;
@@ -322,7 +336,7 @@ load_registry(void)
 		if (entity == NULL)
 			continue;
 		fields = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &isnull);
-		spi_context = MemoryContextSwitchTo(building_context);
+		spi_context = MemoryContextSwitchTo(target);
 		part = palloc0(sizeof(MomentPart));
 		part->name = spi_text(tuple, 2);
 		part->all_fields = isnull;
@@ -350,14 +364,14 @@ load_registry(void)
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		char	   *entity_name = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
 		char	   *set_name = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
-		MomentEntity *entity = registry_lookup(entity_name);
+		MomentEntity *entity = entity_by_name(entities, entity_name);
 		MomentMetadataSet *set;
 		MomentAggregate *aggregate;
 		MemoryContext spi_context;
 
 		if (entity == NULL)
 			continue;
-		spi_context = MemoryContextSwitchTo(building_context);
+		spi_context = MemoryContextSwitchTo(target);
 		set = entity_metadata_set(entity, set_name);
 		if (set == NULL)
 		{
@@ -372,11 +386,11 @@ load_registry(void)
 		MemoryContextSwitchTo(spi_context);
 	}
 
-	restore_user(saved_user, saved_context);
+	restore_user(&saved);
 	SPI_finish();
 
 	/* relations only lead to registered entities */
-	foreach(cell, registry)
+	foreach(cell, entities)
 	{
 		MomentEntity *entity = lfirst(cell);
 		List	   *kept = NIL;
@@ -386,38 +400,52 @@ load_registry(void)
 		{
 			MomentRelation *relation = lfirst(rcell);
 
-			relation->target = entity_by_relid(relation->target_relid);
+			relation->target = entity_by_relid(entities, relation->target_relid);
 			if (relation->target != NULL)
 				kept = lappend(kept, relation);
 		}
 		entity->relations = kept;
 	}
-	set_watched(relids);
+	*relids_out = relids;
+	return entities;
 }
 
 static void
 registry_build(void)
 {
-	MemoryContext old_context;
-
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		uint64		seen = invalidations;
+		MemoryContext caller_context = CurrentMemoryContext;
+		MemoryContext fresh;
+		List	   *entities;
+		List	   *relids;
 
-		building_context = AllocSetContextCreate(CacheMemoryContext, "moment registry",
-												 ALLOCSET_DEFAULT_SIZES);
-		old_context = MemoryContextSwitchTo(building_context);
-		load_registry();
-		MemoryContextSwitchTo(old_context);
+		fresh = AllocSetContextCreate(CacheMemoryContext, "moment registry", ALLOCSET_DEFAULT_SIZES);
+		PG_TRY();
+		{
+			MemoryContextSwitchTo(fresh);
+			entities = load_registry(fresh, &relids);
+			MemoryContextSwitchTo(caller_context);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(caller_context);
+			MemoryContextDelete(fresh);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 
 		if (registry_context != NULL)
 		{
-			old_context = MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
+
 			retired_contexts = lappend(retired_contexts, registry_context);
 			MemoryContextSwitchTo(old_context);
 		}
-		registry_context = building_context;
-		building_context = NULL;
+		registry_context = fresh;
+		registry = entities;
+		set_watched(relids);
 		builds++;
 		/* an invalidation that arrived while we read means read again */
 		if (seen == invalidations)
@@ -429,9 +457,14 @@ registry_build(void)
 	/* still moving: use this copy for now, rebuild at the next request */
 }
 
+/*
+ * Catalog changes committed since our last lock acquisition count for this
+ * request, as committed rows would.
+ */
 static void
 registry_ensure(void)
 {
+	AcceptInvalidationMessages();
 	if (!registry_valid)
 		registry_build();
 }
@@ -449,8 +482,7 @@ registry_lookup(const char *name)
 {
 	ListCell   *cell;
 
-	if (building_context == NULL)
-		registry_ensure();
+	registry_ensure();
 	foreach(cell, registry)
 	{
 		MomentEntity *entity = lfirst(cell);

@@ -106,8 +106,7 @@ claimed_company(void)
 static CompanyEntry *
 load_company(const char *code, int64 id)
 {
-	Oid			saved_user;
-	int			saved_context;
+	OwnerSwitch saved;
 	Oid			argtypes[1];
 	Datum		values[1];
 	CompanyEntry *entry;
@@ -119,19 +118,19 @@ load_company(const char *code, int64 id)
 	argtypes[0] = code ? TEXTOID : INT8OID;
 	values[0] = code ? CStringGetTextDatum(code) : Int64GetDatum(id);
 	spi_check(SPI_connect(), "SPI_connect");
-	run_as_extension_owner(&saved_user, &saved_context);
+	run_as_extension_owner(&saved);
 	spi_check(SPI_execute_with_args(code ?
 									"SELECT c.id, g.role::oid, g.writable, c.code "
 									"FROM moment.companies c "
-									"LEFT JOIN moment.company_grants g ON g.company_id = c.id "
-									"WHERE c.code = $1" :
+									"LEFT JOIN moment.company_grants g ON g.company_id OPERATOR(pg_catalog.=) c.id "
+									"WHERE c.code OPERATOR(pg_catalog.=) $1" :
 									"SELECT c.id, g.role::oid, g.writable, c.code "
 									"FROM moment.companies c "
-									"LEFT JOIN moment.company_grants g ON g.company_id = c.id "
-									"WHERE c.id = $1",
+									"LEFT JOIN moment.company_grants g ON g.company_id OPERATOR(pg_catalog.=) c.id "
+									"WHERE c.id OPERATOR(pg_catalog.=) $1",
 									1, argtypes, values, NULL, true, 0),
 			  "reading moment.companies");
-	restore_user(saved_user, saved_context);
+	restore_user(&saved);
 
 	old_context = MemoryContextSwitchTo(tenant_context);
 	entry = palloc0(sizeof(CompanyEntry));

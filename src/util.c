@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/numeric.h"
 #include "utils/varlena.h"
 
@@ -125,22 +126,30 @@ moment_is_admin(void)
 
 /*
  * Catalog reads run as the extension owner, the way foreign key checks run
- * as the table owner, so that roles need no privileges on the catalog.  The
- * previous user is restored by restore_user, or by transaction abort.
+ * as the table owner, so that roles need no privileges on the catalog.  As
+ * PostgreSQL does for maintenance run as a table owner, the operation is
+ * restricted and search_path pinned to pg_catalog: otherwise a caller's
+ * search_path could slip its own operators into a query run as the owner.
+ * restore_user undoes both; so does transaction abort.
  */
 void
-run_as_extension_owner(Oid *saved_user, int *saved_context)
+run_as_extension_owner(OwnerSwitch *saved)
 {
 	Oid			owner = moment_extension_owner();
 
-	GetUserIdAndSecContext(saved_user, saved_context);
-	SetUserIdAndSecContext(owner, *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	GetUserIdAndSecContext(&saved->user, &saved->context);
+	SetUserIdAndSecContext(owner, saved->context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	saved->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 void
-restore_user(Oid saved_user, int saved_context)
+restore_user(OwnerSwitch *saved)
 {
-	SetUserIdAndSecContext(saved_user, saved_context);
+	AtEOXact_GUC(true, saved->guc_nest_level);
+	SetUserIdAndSecContext(saved->user, saved->context);
 }
 
 void
