@@ -379,15 +379,18 @@ create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
 		CurrentResourceOwner = caller_owner;
 
 		/*
-		 * Only errors of the data itself are worth replaying row by row to
-		 * find the culprit; a cancel, a timeout or a lack of resources would
-		 * only strike again.
+		 * Replay row by row to find the instruction to blame -- except for
+		 * errors that are not about any one row and would only strike again:
+		 * cancels and timeouts, lack of resources, internal errors, and a
+		 * deadlock or serialization failure (whose transaction must retry).
 		 */
 		class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (class != ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) &&
-			class != ERRCODE_TO_CATEGORY(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) &&
-			class != ERRCODE_TO_CATEGORY(ERRCODE_WITH_CHECK_OPTION_VIOLATION) &&
-			edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+		if (class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+			class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
+			class == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED) ||
+			class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) ||
+			class == ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR) ||
+			class == ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK))
 			ReThrowError(edata);
 		ok = false;
 	}
