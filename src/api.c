@@ -543,6 +543,7 @@ status_for(ErrorData *edata, const char *method, const char **type)
 		{ERRCODE_NOT_NULL_VIOLATION, 422, "not_null_violation"},
 		{ERRCODE_CHECK_VIOLATION, 422, "check_violation"},
 		{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
+		{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
 	};
 	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 

@@ -23,6 +23,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "moment.h"
@@ -407,8 +408,13 @@ has_array_types(BodyValue *values, int nvalues)
 	return true;
 }
 
+/*
+ * Each chunk, update and delete works in the step context, reset after it,
+ * so that a batch's memory is its input and its results, not the sum of
+ * every statement's working memory.
+ */
 static void
-apply_creates(Batch *batch)
+apply_creates(Batch *batch, MemoryContext step)
 {
 	BodyValue **values = palloc(sizeof(BodyValue *) * Max(1, batch->ncreates));
 	int		   *nvalues = palloc(sizeof(int) * Max(1, batch->ncreates));
@@ -424,11 +430,13 @@ apply_creates(Batch *batch)
 	{
 		int			count = 1;
 		int			created_before = list_length(batch->created);
+		MemoryContext old_context;
 
 		while (first + count < batch->ncreates && count < CREATE_CHUNK &&
 			   same_fields(values[first], nvalues[first], values[first + count], nvalues[first + count]))
 			count++;
 
+		old_context = MemoryContextSwitchTo(step);
 		if (count == 1 || !has_array_types(values[first], nvalues[first]) ||
 			!create_many(batch, first, count, &values[first], nvalues[first]))
 		{
@@ -437,6 +445,8 @@ apply_creates(Batch *batch)
 			for (int i = first; i < first + count; i++)
 				create_single(batch, i, values[i], nvalues[i]);
 		}
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(step);
 		first += count;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -445,9 +455,11 @@ apply_creates(Batch *batch)
 static void
 apply(Batch *batch)
 {
+	MemoryContext step = AllocSetContextCreate(CurrentMemoryContext, "moment batch step",
+											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old_context;
 
-	apply_creates(batch);
+	apply_creates(batch, step);
 
 	for (int i = 0; i < batch->nupdates; i++)
 	{
@@ -457,21 +469,27 @@ apply(Batch *batch)
 		Jsonb	   *result;
 
 		set_label(batch, "update", update->id);
+		old_context = MemoryContextSwitchTo(step);
 		values = body_parse(batch->entity, update->body, &nvalues, "body");
 		result = update_one(batch->entity, batch->company_id, update->id, values, nvalues,
 							batch->projection, NULL, batch->result_context);
-		old_context = MemoryContextSwitchTo(batch->result_context);
+		MemoryContextSwitchTo(batch->result_context);
 		batch->updated = lappend(batch->updated, result);
 		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(step);
 		CHECK_FOR_INTERRUPTS();
 	}
 
 	for (int i = 0; i < batch->ndeletes; i++)
 	{
 		set_label(batch, "delete", batch->deletes[i]);
+		old_context = MemoryContextSwitchTo(step);
 		delete_one(batch->entity, batch->company_id, batch->deletes[i], NULL);
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(step);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextDelete(step);
 	batch->label[0] = '\0';
 }
 
