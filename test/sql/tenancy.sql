@@ -8,6 +8,7 @@
 --   regress_moment_a1      cloudware, writable, granted directly
 --   regress_moment_grp     cloudware, read-only (a group role)
 --   regress_moment_a2      member of regress_moment_grp
+--   regress_moment_a3      member of regress_moment_grp2, itself a member of regress_moment_grp
 --   regress_moment_b1      rival, writable
 --   regress_moment_mix     rival writable, cloudware read-only
 --   regress_moment_revoked cloudware, granted and then revoked
@@ -43,11 +44,13 @@ LANGUAGE sql AS $$
 	  FROM jsonb_array_elements(document -> 'content') WITH ORDINALITY AS c(o, n)
 $$;
 
-DROP ROLE IF EXISTS regress_moment_a1, regress_moment_a2, regress_moment_grp, regress_moment_b1,
-	regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
+DROP ROLE IF EXISTS regress_moment_a1, regress_moment_a2, regress_moment_a3, regress_moment_grp,
+	regress_moment_grp2, regress_moment_b1, regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
 CREATE ROLE regress_moment_a1;
 CREATE ROLE regress_moment_grp;
 CREATE ROLE regress_moment_a2 IN ROLE regress_moment_grp;
+CREATE ROLE regress_moment_grp2 IN ROLE regress_moment_grp;
+CREATE ROLE regress_moment_a3 IN ROLE regress_moment_grp2;
 CREATE ROLE regress_moment_b1;
 CREATE ROLE regress_moment_mix;
 CREATE ROLE regress_moment_revoked;
@@ -249,6 +252,14 @@ SELECT pg_temp.try($$ DELETE FROM moment.customers WHERE id = 2 RETURNING name $
 SET moment.company = 'rival';
 SELECT pg_temp.try($$ SELECT moment.list('customers') $$);
 RESET ROLE;
+-- membership counts through nested groups, with the same read-only grant
+SET ROLE regress_moment_a3;
+SET moment.company = 'cloudware';
+SELECT pg_temp.try($$ SELECT pg_temp.names(moment.list('customers')) $$);
+SELECT pg_temp.try($$ SELECT count(*) FROM moment.customers $$);
+SELECT pg_temp.try($$ SELECT moment.update('customers', 1, '{"name": "X"}') $$);
+SELECT pg_temp.try($$ SELECT status || ' ' || (response ->> 'error_type') FROM moment.api('POST', '/customers', '{"name": "X"}') $$);
+RESET ROLE;
 
 -- A role writable on B and read-only on A has write privileges on the
 -- tables, but still cannot write A, through the API or directly
@@ -425,7 +436,7 @@ SELECT count(*) AS revoked
   FROM (SELECT moment.revoke_company(c.code, g.role::name)
 		  FROM moment.company_grants g JOIN moment.companies c ON c.id = g.company_id) r;
 SELECT count(*) AS grants_left FROM moment.company_grants;
-DROP OWNED BY regress_moment_a1, regress_moment_a2, regress_moment_grp, regress_moment_b1,
-	regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
-DROP ROLE regress_moment_a1, regress_moment_a2, regress_moment_grp, regress_moment_b1,
-	regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
+DROP OWNED BY regress_moment_a1, regress_moment_a2, regress_moment_a3, regress_moment_grp, regress_moment_grp2,
+	regress_moment_b1, regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
+DROP ROLE regress_moment_a1, regress_moment_a2, regress_moment_a3, regress_moment_grp, regress_moment_grp2,
+	regress_moment_b1, regress_moment_mix, regress_moment_revoked, regress_moment_nobody;
