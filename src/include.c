@@ -18,7 +18,7 @@
 #define MAX_PART_NESTING 8
 
 static void resolve_item(RequestShape *shape, int join, const char *item, int len,
-						 const char *spec, int nesting);
+						 const char *spec, int nesting, const char *in_part);
 
 static bool
 is_space(char c)
@@ -54,16 +54,19 @@ expand_part(RequestShape *shape, int join, MomentPart *part, const char *spec, i
 	{
 		const char *item = lfirst(cell);
 
-		resolve_item(shape, join, item, strlen(item), spec, nesting + 1);
+		resolve_item(shape, join, item, strlen(item), spec, nesting + 1,
+					 psprintf("part %s", part->name));
 	}
 }
 
 static void
 resolve_item(RequestShape *shape, int join, const char *item, int len,
-			 const char *spec, int nesting)
+			 const char *spec, int nesting, const char *in_part)
 {
 	int			nsegments;
-	char	  **segments = split_path(item, len, '.', &nsegments, "include spec", spec);
+	/* an item of a part is blamed on the part, not on the caller's spec */
+	const char *what = in_part ? in_part : "include spec";
+	char	  **segments = split_path(item, len, '.', &nsegments, what, in_part ? item : spec);
 	ShapeJoin  *target;
 	char	   *last;
 	MomentField *field;
@@ -93,12 +96,12 @@ resolve_item(RequestShape *shape, int join, const char *item, int len,
 					 errhint("Metadata sets of %s: %s.", entity->name, name_list(names, 40))));
 		set = entity_metadata_set(entity, segments[1]);
 		if (set == NULL)
-			raise_unknown_name(entity, segments[1], "metadata set", "include spec", names);
+			raise_unknown_name(entity, segments[1], "metadata set", what, names);
 		add_metadata_set(shape, set);
 		return;
 	}
 
-	join = shape_walk(shape, join, segments, nsegments - 1, false, "include spec");
+	join = shape_walk(shape, join, segments, nsegments - 1, false, what);
 	target = shape_join(shape, join);
 	last = segments[nsegments - 1];
 
@@ -114,7 +117,7 @@ resolve_item(RequestShape *shape, int join, const char *item, int len,
 		expand_part(shape, join, part, spec, nesting);
 		return;
 	}
-	where = target->path[0] ? psprintf("include spec (through %s)", target->path) : "include spec";
+	where = target->path[0] ? psprintf("%s (through %s)", what, target->path) : (char *) what;
 	raise_unknown_name(target->entity, last, "field or part", where,
 					   entity_item_names(target->entity));
 }
@@ -182,7 +185,7 @@ include_parse(RequestShape *shape, const char *spec)
 
 			while (word_end < end && !is_space(*word_end))
 				word_end++;
-			resolve_item(shape, 0, word, word_end - word, spec, 0);
+			resolve_item(shape, 0, word, word_end - word, spec, 0, NULL);
 			word = word_end;
 			while (word < end && is_space(*word))
 				word++;
