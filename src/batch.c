@@ -525,7 +525,7 @@ request_batch(const char *entity_name, Jsonb *instructions, const char *include)
 	batch->company_id = company.id;
 	batch->result_context = caller_context;
 	parse_instructions(batch, instructions);
-	batch->projection = projection_sql(write_projection(batch->entity, company.id, include));
+	batch->projection = write_projection_sql(batch->entity, company.id, include);
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller_context);

@@ -39,22 +39,35 @@ request_get(const char *entity_name, int64 id, const char *include)
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(false);
-	RequestShape *shape = shape_create(entity, company.id);
-	StringInfoData sql;
+	char	   *shape_key = psprintf("get\x1f%s\x1f%s", entity->name, include ? include : "");
+	const char *memo = statement_memo_get(shape_key);
+	char	   *sql;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
 
-	shape_param(shape, INT8OID, Int64GetDatum(id), false);
-	include_parse(shape, include);
-	shape_finalize(shape);
+	if (memo != NULL)
+		sql = pstrdup(memo);
+	else
+	{
+		RequestShape *shape = shape_create(entity, company.id);
+		StringInfoData buf;
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	query_object(&sql, shape, true);
-	query_from(&sql, shape, NULL, false);
-	query_where(&sql, shape);
-	appendStringInfo(&sql, " AND t.%s = $2", entity->id_field->quoted_column);
+		shape_param(shape, INT8OID, Int64GetDatum(id), false);
+		include_parse(shape, include);
+		shape_finalize(shape);
 
-	return execute_for_object(sql.data, shape->nparams, shape->param_types, shape->param_values,
-							  shape->param_nulls, true, CurrentMemoryContext);
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "SELECT ");
+		query_object(&buf, shape, true);
+		query_from(&buf, shape, NULL, false);
+		query_where(&buf, shape);
+		appendStringInfo(&buf, " AND t.%s = $2", entity->id_field->quoted_column);
+		sql = buf.data;
+		statement_memo_put(shape_key, sql);
+	}
+	values[0] = Int64GetDatum(company.id);
+	values[1] = Int64GetDatum(id);
+	return execute_for_object(sql, 2, argtypes, values, NULL, true, CurrentMemoryContext);
 }
 
 PG_FUNCTION_INFO_V1(moment_get);
@@ -186,7 +199,8 @@ request_list(ListRequest *request)
 		appendStringInfoString(&sql, "NULL::jsonb");
 
 	spi_check(SPI_connect(), "SPI_connect");
-	plan = plancache_get(sql.data, shape->nparams, shape->param_types);
+	plan = plancache_get_with_options(sql.data, shape->nparams, shape->param_types,
+									  CURSOR_OPT_CUSTOM_PLAN);
 	spi_check(SPI_execute_plan(plan, shape->param_values, shape->param_nulls, true, 1),
 			  "listing");
 	content_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &content_null);
@@ -299,7 +313,8 @@ stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, in
 	shape->param_values[1] = Int64GetDatum((int64) cap + 1);
 
 	spi_check(SPI_connect(), "SPI_connect");
-	plan = plancache_get(sql, shape->nparams, shape->param_types);
+	plan = plancache_get_with_options(sql, shape->nparams, shape->param_types,
+									  CURSOR_OPT_CUSTOM_PLAN);
 	portal = SPI_cursor_open(NULL, plan, shape->param_values, shape->param_nulls, true);
 	for (;;)
 	{

@@ -54,6 +54,7 @@ extern Jsonb *update_one(MomentEntity *entity, int64 company_id, int64 id, BodyV
 						 MemoryContext result_context);
 extern void delete_one(MomentEntity *entity, int64 company_id, int64 id, const char *label);
 extern RequestShape *write_projection(MomentEntity *entity, int64 company_id, const char *include);
+extern char *write_projection_sql(MomentEntity *entity, int64 company_id, const char *include);
 
 /* batch.c */
 extern Jsonb *request_batch(const char *entity_name, Jsonb *instructions, const char *include);

@@ -197,12 +197,27 @@ write_projection(MomentEntity *entity, int64 company_id, const char *include)
 	return shape;
 }
 
+/* "SELECT <object> FROM t ..." for an entity and include spec, memoized. */
+char *
+write_projection_sql(MomentEntity *entity, int64 company_id, const char *include)
+{
+	char	   *shape_key = psprintf("projection\x1f%s\x1f%s", entity->name, include ? include : "");
+	const char *memo = statement_memo_get(shape_key);
+	char	   *sql;
+
+	if (memo != NULL)
+		return pstrdup(memo);
+	sql = projection_sql(write_projection(entity, company_id, include));
+	statement_memo_put(shape_key, sql);
+	return sql;
+}
+
 Jsonb *
 request_create(const char *entity_name, Jsonb *body, const char *include)
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(true);
-	RequestShape *projection = write_projection(entity, company.id, include);
+	char	   *projection = write_projection_sql(entity, company.id, include);
 	int			nvalues;
 	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
 	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 1));
@@ -221,7 +236,7 @@ request_create(const char *entity_name, Jsonb *body, const char *include)
 		args[i + 1] = field_input(values[i].field, &values[i].value, true, &isnull);
 		nulls[i + 1] = isnull ? 'n' : ' ';
 	}
-	result = execute_for_object(create_sql(entity, values, nvalues, projection_sql(projection)),
+	result = execute_for_object(create_sql(entity, values, nvalues, projection),
 								nvalues + 1, argtypes, args, nulls, false, CurrentMemoryContext);
 	if (result == NULL)
 		elog(ERROR, "moment: insert into %s returned no row", entity->qualified_table);
@@ -295,11 +310,11 @@ request_update(const char *entity_name, int64 id, Jsonb *body, const char *inclu
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(true);
-	RequestShape *projection = write_projection(entity, company.id, include);
+	char	   *projection = write_projection_sql(entity, company.id, include);
 	int			nvalues;
 	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
 
-	return update_one(entity, company.id, id, values, nvalues, projection_sql(projection), NULL,
+	return update_one(entity, company.id, id, values, nvalues, projection, NULL,
 					  CurrentMemoryContext);
 }
 
