@@ -7,6 +7,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -18,9 +20,6 @@
 #include "request.h"
 #include "shape.h"
 #include "tenant.h"
-
-/* rows fetched from a cursor at a time by rows() and list_*() */
-#define FETCH_BATCH 1000
 
 static char *
 text_arg(FunctionCallInfo fcinfo, int n)
@@ -295,9 +294,69 @@ warn_cut(int cap, bool no_limit)
 }
 
 /*
- * Runs a listing statement through a cursor into the function's
- * tuplestore, FETCH_BATCH rows at a time, so memory stays bounded whatever
- * the cap.  Rows are jsonb objects (rows) or whole table rows (list_*).
+ * A DestReceiver that puts the first cap rows of a listing straight into
+ * the function's tuplestore (which spills to disk past work_mem) and notes
+ * whether more came.  In whole_row mode each row is one composite column
+ * holding a table row (for tables with dropped columns, whose row type the
+ * statement's column list cannot match).
+ */
+typedef struct CapReceiver
+{
+	DestReceiver pub;
+	Tuplestorestate *store;
+	int64		cap;
+	int64		count;
+	bool		cut;
+	bool		whole_row;
+} CapReceiver;
+
+static bool
+cap_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CapReceiver *receiver = (CapReceiver *) self;
+
+	if (receiver->count >= receiver->cap)
+	{
+		receiver->cut = true;
+		return true;
+	}
+	if (receiver->whole_row)
+	{
+		bool		isnull;
+		HeapTupleHeader header = DatumGetHeapTupleHeader(slot_getattr(slot, 1, &isnull));
+		HeapTupleData tuple;
+
+		tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = header;
+		tuplestore_puttuple(receiver->store, &tuple);
+	}
+	else
+		tuplestore_puttupleslot(receiver->store, slot);
+	receiver->count++;
+	return true;
+}
+
+static void
+cap_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+cap_shutdown(DestReceiver *self)
+{
+}
+
+static void
+cap_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Runs a listing statement with its rows going straight to the function's
+ * result, at most cap of them (the statement fetches cap + 1, to learn
+ * whether more matched), and warns when rows were cut.
  */
 static void
 stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
@@ -305,56 +364,44 @@ stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, in
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SPIPlanPtr	plan;
-	Portal		portal;
-	int64		returned = 0;
-	bool		cut = false;
+	SPIExecuteOptions options;
+	CapReceiver receiver;
+	ParamListInfo params;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	shape->param_values[1] = Int64GetDatum((int64) cap + 1);
 
+	params = makeParamList(shape->nparams);
+	for (int i = 0; i < shape->nparams; i++)
+	{
+		params->params[i].value = shape->param_values[i];
+		params->params[i].isnull = (shape->param_nulls[i] == 'n');
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = shape->param_types[i];
+	}
+
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = cap_receive;
+	receiver.pub.rStartup = cap_startup;
+	receiver.pub.rShutdown = cap_shutdown;
+	receiver.pub.rDestroy = cap_destroy;
+	receiver.pub.mydest = DestNone;
+	receiver.store = rsinfo->setResult;
+	receiver.cap = cap;
+	receiver.whole_row = whole_rows;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.tcount = (uint64) cap + 1;
+	options.dest = (DestReceiver *) &receiver;
+
 	spi_check(SPI_connect(), "SPI_connect");
 	plan = plancache_get_with_options(sql, shape->nparams, shape->param_types,
 									  CURSOR_OPT_CUSTOM_PLAN);
-	portal = SPI_cursor_open(NULL, plan, shape->param_values, shape->param_nulls, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, FETCH_BATCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		value;
-
-			if (returned == cap)
-			{
-				cut = true;
-				break;
-			}
-			value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			if (whole_rows)
-			{
-				HeapTupleHeader header = DatumGetHeapTupleHeader(value);
-				HeapTupleData tuple;
-
-				tuple.t_len = HeapTupleHeaderGetDatumLength(header);
-				ItemPointerSetInvalid(&tuple.t_self);
-				tuple.t_tableOid = InvalidOid;
-				tuple.t_data = header;
-				tuplestore_puttuple(rsinfo->setResult, &tuple);
-			}
-			else
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
-			returned++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-		if (cut)
-			break;
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
+	spi_check(SPI_execute_plan_extended(plan, &options), "listing");
 	SPI_finish();
-	if (cut)
+	if (receiver.cut)
 		warn_cut(cap, no_limit);
 }
 
@@ -413,12 +460,13 @@ moment_list_typed(PG_FUNCTION_ARGS)
 	shape = listing_shape(entity->name, NULL, PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 						  text_arg(fcinfo, 1), true, false);
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT t");
+	appendStringInfoString(&sql, entity->has_dropped_columns ? "SELECT t" : "SELECT t.*");
 	query_from(&sql, shape, NULL, false);
 	query_where(&sql, shape);
 	query_order(&sql, shape);
 	appendStringInfoString(&sql, " LIMIT $2");
-	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit, true);
+	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit,
+				   entity->has_dropped_columns);
 	return (Datum) 0;
 }
 

@@ -141,6 +141,8 @@ load_fields(MomentEntity *entity, Relation rel)
 		char		category;
 		bool		preferred;
 
+		if (attr->attisdropped)
+			entity->has_dropped_columns = true;
 		if (attr->attisdropped || attr->attnum <= 0)
 			continue;
 		if (strcmp(NameStr(attr->attname), "company_id") == 0)

@@ -73,6 +73,7 @@ struct MomentEntity
 	MomentField *id_field;
 	MomentField *date_field;	/* NULL when the entity has none */
 	MomentField *updated_at_field;	/* NULL when the table has none */
+	bool		has_dropped_columns;	/* its row type has dropped attributes */
 	List	   *relations;		/* MomentRelation * */
 	List	   *parts;			/* MomentPart * */
 	List	   *metadata_sets;	/* MomentMetadataSet * */
