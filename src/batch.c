@@ -211,6 +211,9 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 				 errhint("Split the work into several batches.")));
 
 	qsort(batch->updates, batch->nupdates, sizeof(BatchUpdate), compare_updates);
+	for (int i = 1; i < batch->nupdates; i++)
+		if (batch->updates[i].id == batch->updates[i - 1].id)
+			bad_batch(psprintf("id " INT64_FORMAT " is updated twice", batch->updates[i].id), NULL);
 	qsort(batch->deletes, batch->ndeletes, sizeof(int64), compare_ids);
 	for (int i = 1; i < batch->ndeletes; i++)
 		if (batch->deletes[i] == batch->deletes[i - 1])
@@ -295,75 +298,144 @@ create_many_sql(Batch *batch, BodyValue *values, int nvalues)
 }
 
 /*
- * Creates [first, first + count) with the same fields as one statement.
- * Returns false, having rolled its rows back, if the statement failed.
+ * $1 company, $2 the ids, $3.. one array per field.  The rows are locked
+ * first, in ascending id order, so that two batches over the same rows
+ * queue up instead of deadlocking; the UPDATE then joins the unnested
+ * arrays on id.
  */
-static bool
-create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
+static char *
+update_lock_sql(Batch *batch)
 {
-	int			nargs = Max(nvalues, 1) + 1;
-	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
-	Datum	   *args = palloc(sizeof(Datum) * nargs);
+	return psprintf("SELECT u.%s FROM %s AS u WHERE u.company_id = $1 AND u.%s = ANY ($2) ORDER BY u.%s FOR UPDATE",
+					batch->entity->id_field->quoted_column, batch->entity->qualified_table,
+					batch->entity->id_field->quoted_column, batch->entity->id_field->quoted_column);
+}
+
+static char *
+update_many_sql(Batch *batch, BodyValue *values, int nvalues)
+{
+	MomentEntity *entity = batch->entity;
+	StringInfoData sql;
+	bool		sets_updated_at = false;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "WITH t AS (UPDATE %s AS u SET ", entity->qualified_table);
+	for (int i = 0; i < nvalues; i++)
+	{
+		appendStringInfo(&sql, "%s%s = v.v%d", i > 0 ? ", " : "", values[i].field->quoted_column, i + 1);
+		if (values[i].field == entity->updated_at_field)
+			sets_updated_at = true;
+	}
+	if (entity->updated_at_field != NULL && !sets_updated_at)
+		appendStringInfo(&sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
+						 entity->updated_at_field->quoted_column);
+	else if (nvalues == 0)
+		appendStringInfo(&sql, "%s = u.%s", entity->id_field->quoted_column,
+						 entity->id_field->quoted_column);
+	appendStringInfoString(&sql, " FROM ROWS FROM (pg_catalog.unnest($2)");
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", pg_catalog.unnest($%d)", i + 3);
+	appendStringInfoString(&sql, ") AS v(id");
+	for (int i = 0; i < nvalues; i++)
+		appendStringInfo(&sql, ", v%d", i + 1);
+	appendStringInfo(&sql, ") WHERE u.company_id = $1 AND u.%s = v.id RETURNING u.*) %s ORDER BY t.%s",
+					 entity->id_field->quoted_column, batch->projection,
+					 entity->id_field->quoted_column);
+	return sql.data;
+}
+
+/*
+ * The values of one field across a run of instructions, as an array
+ * parameter; a value that does not convert raises under its instruction's
+ * name.
+ */
+static Datum
+field_array(Batch *batch, const char *kind, const int64 *numbers, BodyValue **values,
+			int count, int f)
+{
+	MomentField *field = values[0][f].field;
 	Datum	   *elements = palloc(sizeof(Datum) * count);
 	bool	   *element_nulls = palloc(sizeof(bool) * count);
-	char	   *sql;
+	int			dims[1] = {count};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	for (int i = 0; i < count; i++)
+	{
+		set_label(batch, kind, numbers[i]);
+		elements[i] = field_input(field, &values[i][f].value, true, &element_nulls[i]);
+	}
+	get_typlenbyvalalign(field->type_oid, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elements, element_nulls, 1, dims, lbs,
+											  field->type_oid, typlen, typbyval, typalign));
+}
+
+/* Appends the jsonb objects of the current SPI result to a list, in order. */
+static List *
+collect_objects(Batch *batch, List *objects)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(batch->result_context);
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		datum = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+
+		objects = lappend(objects, DatumGetJsonbPCopy(datum));
+	}
+	MemoryContextSwitchTo(old_context);
+	return objects;
+}
+
+typedef struct RunStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *args;
+	uint64		expected;		/* rows it must return, or 0 for any */
+} RunStatement;
+
+/*
+ * Runs a run of instructions as set-based statements in a subtransaction of
+ * their own.  Returns true, with the last statement's objects appended to
+ * *objects, when every statement returned the rows expected; otherwise
+ * rolls the run back and returns false, so that the caller replays it one
+ * instruction at a time and the failing one raises under its own name --
+ * except for errors that are not about any one row and would only strike
+ * again (cancels and timeouts, lack of resources, internal errors, a
+ * deadlock or serialization failure): those are raised at once.
+ */
+static bool
+run_set_based(Batch *batch, RunStatement *statements, int nstatements, List **objects)
+{
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
+	List	   *volatile found = NIL;
 	volatile bool ok = true;
-
-	argtypes[0] = INT8OID;
-	args[0] = Int64GetDatum(batch->company_id);
-	if (nvalues == 0)
-	{
-		argtypes[1] = INT4OID;
-		args[1] = Int32GetDatum(count);
-	}
-	for (int f = 0; f < nvalues; f++)
-	{
-		MomentField *field = values[0][f].field;
-		int			dims[1] = {count};
-		int			lbs[1] = {1};
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		for (int i = 0; i < count; i++)
-		{
-			set_label(batch, "create", first + i);
-			elements[i] = field_input(field, &values[i][f].value, true, &element_nulls[i]);
-		}
-		get_typlenbyvalalign(field->type_oid, &typlen, &typbyval, &typalign);
-		argtypes[f + 1] = field->array_type_oid;
-		args[f + 1] = PointerGetDatum(construct_md_array(elements, element_nulls, 1, dims, lbs,
-														  field->type_oid, typlen, typbyval, typalign));
-	}
-	snprintf(batch->label, sizeof(batch->label), "create[%d..%d]", first, first + count - 1);
-	sql = create_many_sql(batch, values[0], nvalues);
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller_context);
 	PG_TRY();
 	{
-		SPIPlanPtr	plan;
-		MemoryContext old_context;
-
 		spi_check(SPI_connect(), "SPI_connect");
-		plan = plancache_get(sql, nargs, argtypes);
-		spi_check(SPI_execute_plan(plan, args, NULL, false, 0), "batch create");
-		if (SPI_processed != (uint64) count)
-			elog(ERROR, "moment: batch insert returned %llu rows for %d creates",
-				 (unsigned long long) SPI_processed, count);
-		old_context = MemoryContextSwitchTo(batch->result_context);
-		for (uint64 row = 0; row < SPI_processed; row++)
+		for (int i = 0; i < nstatements && ok; i++)
 		{
-			bool		isnull;
-			Datum		datum = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+			SPIPlanPtr	plan = plancache_get(statements[i].sql, statements[i].nargs, statements[i].argtypes);
 
-			batch->created = lappend(batch->created, DatumGetJsonbPCopy(datum));
+			spi_check(SPI_execute_plan(plan, statements[i].args, NULL, false, 0), "batch statement");
+			if (statements[i].expected > 0 && SPI_processed != statements[i].expected)
+				ok = false;
+			else if (i == nstatements - 1)
+				found = collect_objects(batch, NIL);
 		}
-		MemoryContextSwitchTo(old_context);
 		SPI_finish();
-		ReleaseCurrentSubTransaction();
+		if (ok)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
 	}
@@ -379,12 +451,6 @@ create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
 
-		/*
-		 * Replay row by row to find the instruction to blame -- except for
-		 * errors that are not about any one row and would only strike again:
-		 * cancels and timeouts, lack of resources, internal errors, and a
-		 * deadlock or serialization failure (whose transaction must retry).
-		 */
 		class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 		if (class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
@@ -396,7 +462,81 @@ create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
 		ok = false;
 	}
 	PG_END_TRY();
+	if (ok)
+		*objects = list_concat(*objects, found);
 	return ok;
+}
+
+/* Creates [first, first + count) with the same fields as one statement. */
+static bool
+create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
+{
+	int			nargs = Max(nvalues, 1) + 1;
+	int64	   *numbers = palloc(sizeof(int64) * count);
+	RunStatement statement;
+
+	statement.nargs = nargs;
+	statement.argtypes = palloc(sizeof(Oid) * nargs);
+	statement.args = palloc(sizeof(Datum) * nargs);
+	statement.argtypes[0] = INT8OID;
+	statement.args[0] = Int64GetDatum(batch->company_id);
+	if (nvalues == 0)
+	{
+		statement.argtypes[1] = INT4OID;
+		statement.args[1] = Int32GetDatum(count);
+	}
+	for (int i = 0; i < count; i++)
+		numbers[i] = first + i;
+	for (int f = 0; f < nvalues; f++)
+	{
+		statement.argtypes[f + 1] = values[0][f].field->array_type_oid;
+		statement.args[f + 1] = field_array(batch, "create", numbers, values, count, f);
+	}
+	snprintf(batch->label, sizeof(batch->label), "create[%d..%d]", first, first + count - 1);
+	statement.sql = create_many_sql(batch, values[0], nvalues);
+	statement.expected = count;
+	return run_set_based(batch, &statement, 1, &batch->created);
+}
+
+/* Updates a run of ids (ascending) that set the same fields, set-based. */
+static bool
+update_many(Batch *batch, BatchUpdate *updates, int count, BodyValue **values, int nvalues)
+{
+	int			nargs = nvalues + 2;
+	int64	   *ids = palloc(sizeof(int64) * count);
+	Datum	   *id_datums = palloc(sizeof(Datum) * count);
+	RunStatement statements[2];
+	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
+	Datum	   *args = palloc(sizeof(Datum) * nargs);
+
+	for (int i = 0; i < count; i++)
+	{
+		ids[i] = updates[i].id;
+		id_datums[i] = Int64GetDatum(ids[i]);
+	}
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(batch->company_id);
+	argtypes[1] = INT8ARRAYOID;
+	args[1] = PointerGetDatum(construct_array(id_datums, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	for (int f = 0; f < nvalues; f++)
+	{
+		argtypes[f + 2] = values[0][f].field->array_type_oid;
+		args[f + 2] = field_array(batch, "update", ids, values, count, f);
+	}
+	snprintf(batch->label, sizeof(batch->label), "update[" INT64_FORMAT ".." INT64_FORMAT "]",
+			 ids[0], ids[count - 1]);
+
+	statements[0].sql = update_lock_sql(batch);
+	statements[0].nargs = 2;
+	statements[0].argtypes = argtypes;
+	statements[0].args = args;
+	statements[0].expected = count;
+	statements[1].sql = update_many_sql(batch, values[0], nvalues);
+	statements[1].nargs = nargs;
+	statements[1].argtypes = argtypes;
+	statements[1].args = args;
+	statements[1].expected = count;
+	return run_set_based(batch, statements, 2, &batch->updated);
 }
 
 static bool
@@ -452,6 +592,58 @@ apply_creates(Batch *batch, MemoryContext step)
 	}
 }
 
+/*
+ * Updates in ascending id order; runs of updates setting the same fields go
+ * set-based, or one by one if that fails.
+ */
+static void
+apply_updates(Batch *batch, MemoryContext step)
+{
+	BodyValue **values = palloc(sizeof(BodyValue *) * Max(1, batch->nupdates));
+	int		   *nvalues = palloc(sizeof(int) * Max(1, batch->nupdates));
+	int			first = 0;
+
+	for (int i = 0; i < batch->nupdates; i++)
+	{
+		set_label(batch, "update", batch->updates[i].id);
+		values[i] = body_parse(batch->entity, batch->updates[i].body, &nvalues[i], "body");
+	}
+
+	while (first < batch->nupdates)
+	{
+		int			count = 1;
+		int			updated_before = list_length(batch->updated);
+		MemoryContext old_context;
+
+		while (first + count < batch->nupdates && count < CREATE_CHUNK &&
+			   same_fields(values[first], nvalues[first], values[first + count], nvalues[first + count]))
+			count++;
+
+		old_context = MemoryContextSwitchTo(step);
+		if (count == 1 || !has_array_types(values[first], nvalues[first]) ||
+			!update_many(batch, &batch->updates[first], count, &values[first], nvalues[first]))
+		{
+			batch->updated = list_truncate(batch->updated, updated_before);
+			for (int i = first; i < first + count; i++)
+			{
+				Jsonb	   *result;
+
+				set_label(batch, "update", batch->updates[i].id);
+				result = update_one(batch->entity, batch->company_id, batch->updates[i].id,
+									values[i], nvalues[i], batch->projection, NULL,
+									batch->result_context);
+				MemoryContextSwitchTo(batch->result_context);
+				batch->updated = lappend(batch->updated, result);
+				MemoryContextSwitchTo(step);
+			}
+		}
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(step);
+		first += count;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 static void
 apply(Batch *batch)
 {
@@ -461,24 +653,7 @@ apply(Batch *batch)
 
 	apply_creates(batch, step);
 
-	for (int i = 0; i < batch->nupdates; i++)
-	{
-		BatchUpdate *update = &batch->updates[i];
-		BodyValue  *values;
-		int			nvalues;
-		Jsonb	   *result;
-
-		set_label(batch, "update", update->id);
-		old_context = MemoryContextSwitchTo(step);
-		values = body_parse(batch->entity, update->body, &nvalues, "body");
-		result = update_one(batch->entity, batch->company_id, update->id, values, nvalues,
-							batch->projection, NULL, batch->result_context);
-		MemoryContextSwitchTo(batch->result_context);
-		batch->updated = lappend(batch->updated, result);
-		MemoryContextSwitchTo(old_context);
-		MemoryContextReset(step);
-		CHECK_FOR_INTERRUPTS();
-	}
+	apply_updates(batch, step);
 
 	for (int i = 0; i < batch->ndeletes; i++)
 	{

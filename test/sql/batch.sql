@@ -58,6 +58,14 @@ SELECT minutes FROM moment.time_records WHERE id = 1;
 SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '{"create": [{"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-05-01", "minutes": 10}], "update": {"1": {"minutes": 7}}, "delete": [999]}') $$);
 SELECT count(*) - :before AS added, (SELECT minutes FROM moment.time_records WHERE id = 1) AS minutes FROM moment.time_records;
 
+-- Many updates setting the same fields go set-based; results come in ascending id order,
+-- a failing one is still named, and a missing id still gives P0002
+SELECT jsonb_path_query_array(moment.batch('timeRecords', '{"update": {"2": {"minutes": 21}, "1": {"minutes": 11}, "7": {"minutes": 71}}}', 'minutes'), '$.updated[*]') AS updated;
+SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '{"update": {"1": {"minutes": 12}, "2": {"minutes": 9999}, "7": {"minutes": 72}}}') $$);
+SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '{"update": {"1": {"minutes": 12}, "2": {"minutes": 22}, "5": {"minutes": 52}, "7": {"minutes": 72}}}') $$);
+SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '{"update": {"1": {"minutes": 12}, "01": {"minutes": 13}}}') $$);
+SELECT id, minutes FROM moment.time_records WHERE id IN (1, 2, 7) ORDER BY id;
+
 -- Wrong shapes: 22023 before anything is done
 SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '{"insert": []}') $$);
 SELECT pg_temp.try($$ SELECT moment.batch('timeRecords', '[]') $$);
@@ -100,7 +108,7 @@ ROLLBACK;
 \set VERBOSITY default
 
 -- Plans are prepared once per shape: a second batch of the same shapes prepares nothing
-SELECT moment.batch('timeRecords', '{"create": [{"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-01", "minutes": 1}, {"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-02", "minutes": 2}], "update": {"2": {"minutes": 3}}}', 'minutes') IS NOT NULL;
+SELECT moment.batch('timeRecords', '{"create": [{"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-01", "minutes": 1}, {"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-02", "minutes": 2}], "update": {"2": {"minutes": 3}, "7": {"minutes": 3}}}', 'minutes') IS NOT NULL;
 SELECT plans_prepared AS before FROM moment.cache_stats() \gset
 SELECT moment.batch('timeRecords', '{"create": [{"projectId": 2, "userAccountId": 2, "timeRecordDate": "2024-06-03", "minutes": 4}, {"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-04", "minutes": 5}, {"projectId": 1, "userAccountId": 2, "timeRecordDate": "2024-06-05", "minutes": 6}], "update": {"2": {"minutes": 7}, "7": {"minutes": 8}}}', 'minutes') IS NOT NULL;
 SELECT (SELECT plans_prepared FROM moment.cache_stats()) - :before AS prepared;
