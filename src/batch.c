@@ -463,7 +463,13 @@ run_set_based(Batch *batch, RunStatement *statements, int nstatements, List **ob
 	}
 	PG_END_TRY();
 	if (ok)
+	{
+		/* the list may grow (or, from NIL, be copied): it lives with the results */
+		MemoryContext old_context = MemoryContextSwitchTo(batch->result_context);
+
 		*objects = list_concat(*objects, found);
+		MemoryContextSwitchTo(old_context);
+	}
 	return ok;
 }
 

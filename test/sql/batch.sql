@@ -113,11 +113,19 @@ SELECT plans_prepared AS before FROM moment.cache_stats() \gset
 SELECT moment.batch('timeRecords', '{"create": [{"projectId": 2, "userAccountId": 2, "timeRecordDate": "2024-06-03", "minutes": 4}, {"projectId": 1, "userAccountId": 1, "timeRecordDate": "2024-06-04", "minutes": 5}, {"projectId": 1, "userAccountId": 2, "timeRecordDate": "2024-06-05", "minutes": 6}], "update": {"2": {"minutes": 7}, "7": {"minutes": 8}}}', 'minutes') IS NOT NULL;
 SELECT (SELECT plans_prepared FROM moment.cache_stats()) - :before AS prepared;
 
--- A large batch: 2 000 creates in one call, in order
+-- A large batch: 3 500 creates (several set-based runs) in one call, in order,
+-- then 3 500 updates of them in one call
 SELECT jsonb_array_length(b -> 'created') AS created,
-       (b -> 'created' -> 0 ->> 'minutes')::int AS first, (b -> 'created' -> 1999 ->> 'minutes')::int AS last
+       (b -> 'created' -> 0 ->> 'minutes')::int AS first, (b -> 'created' -> 3499 ->> 'minutes')::int AS last,
+       (SELECT bool_and((o ->> 'minutes')::int = n % 1440)
+          FROM jsonb_array_elements(b -> 'created') WITH ORDINALITY AS e(o, n)) AS all_in_order
   FROM moment.batch('timeRecords', (SELECT jsonb_build_object('create', jsonb_agg(jsonb_build_object(
 		'projectId', 1, 'userAccountId', 1, 'timeRecordDate', '2024-07-01', 'minutes', n % 1440) ORDER BY n))
-	FROM generate_series(1, 2000) n), 'minutes') b;
+	FROM generate_series(1, 3500) n), 'minutes') b;
 SELECT bool_and(ok) AS ids_follow_request_order FROM (
 	SELECT minutes = ((id - min(id) OVER ()) + 1) % 1440 AS ok FROM moment.time_records WHERE time_record_date = '2024-07-01') s;
+SELECT jsonb_array_length(b -> 'updated') AS updated,
+       (SELECT bool_and((o ->> 'description') = 'updated ' || (o ->> 'id')) FROM jsonb_array_elements(b -> 'updated') o) AS all_updated
+  FROM moment.batch('timeRecords', (SELECT jsonb_build_object('update', jsonb_object_agg(id::text, jsonb_build_object('description', 'updated ' || id)))
+	FROM moment.time_records WHERE time_record_date = '2024-07-01'), 'description') b;
+SELECT count(*) FILTER (WHERE description = 'updated ' || id) AS updated_rows FROM moment.time_records WHERE time_record_date = '2024-07-01';
