@@ -1,0 +1,11 @@
+-- 2 baseline: hand-written prepared SQL building the same object as moment.get
+\set id random(:tr_lo, :tr_hi)
+SELECT jsonb_build_object('id', t.id, 'projectId', t.project_id, 'userAccountId', t.user_account_id,
+                          'projectMembershipId', t.project_membership_id, 'timeRecordDate', t.time_record_date,
+                          'minutes', t.minutes, 'projectName', p.name, 'projectCustomerName', c.name,
+                          'userAccountName', u.name)
+  FROM moment.time_records t
+  LEFT JOIN moment.projects p ON p.company_id = t.company_id AND p.id = t.project_id
+  LEFT JOIN moment.customers c ON c.company_id = p.company_id AND c.id = p.customer_id
+  LEFT JOIN moment.user_accounts u ON u.company_id = t.company_id AND u.id = t.user_account_id
+ WHERE t.company_id = :company AND t.id = :id;
