@@ -83,6 +83,20 @@ SELECT date_field FROM moment.entities WHERE name = 'projectNotes';
 SELECT status, response -> 'content' FROM moment.api('GET', '/projectNotes/include/notedOn?fromDate=2024-02-01&toDate=2024-02-28');
 RESET moment.company;
 
+-- Every function and table explains itself in \df+ and \d+
+SELECT p.oid::regprocedure AS uncommented_function FROM pg_proc p
+ WHERE p.pronamespace = 'moment'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL;
+SELECT c.oid::regclass AS uncommented_table FROM pg_class c
+ WHERE c.relnamespace = 'moment'::regnamespace AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL;
+-- One signature per function, as PostgREST needs; reads STABLE, writes VOLATILE, all SECURITY INVOKER
+SELECT p.proname, count(*) AS signatures, string_agg(DISTINCT p.provolatile::text, '') AS volatility,
+       bool_or(p.prosecdef) AS security_definer
+  FROM pg_proc p
+ WHERE p.pronamespace = 'moment'::regnamespace
+   AND p.proname IN ('get', 'list', 'rows', 'list_customers', 'list_projects', 'list_offers', 'list_time_records',
+                     'list_user_accounts', 'create', 'update', 'delete', 'batch', 'api')
+ GROUP BY p.proname ORDER BY p.proname;
+
 -- Settings and their bounds
 SELECT name, setting, min_val, max_val, context FROM pg_settings WHERE name LIKE 'moment.%' ORDER BY name;
 
