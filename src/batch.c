@@ -316,22 +316,10 @@ update_many_sql(Batch *batch, BodyValue *values, int nvalues)
 {
 	MomentEntity *entity = batch->entity;
 	StringInfoData sql;
-	bool		sets_updated_at = false;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "WITH t AS (UPDATE %s AS u SET ", entity->qualified_table);
-	for (int i = 0; i < nvalues; i++)
-	{
-		appendStringInfo(&sql, "%s%s = v.v%d", i > 0 ? ", " : "", values[i].field->quoted_column, i + 1);
-		if (values[i].field == entity->updated_at_field)
-			sets_updated_at = true;
-	}
-	if (entity->updated_at_field != NULL && !sets_updated_at)
-		appendStringInfo(&sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
-						 entity->updated_at_field->quoted_column);
-	else if (nvalues == 0)
-		appendStringInfo(&sql, "%s = u.%s", entity->id_field->quoted_column,
-						 entity->id_field->quoted_column);
+	appendStringInfoString(&sql, "WITH t AS (");
+	update_set_clause(&sql, entity, values, nvalues, true);
 	appendStringInfoString(&sql, " FROM ROWS FROM (pg_catalog.unnest($2)");
 	for (int i = 0; i < nvalues; i++)
 		appendStringInfo(&sql, ", pg_catalog.unnest($%d)", i + 3);

@@ -45,6 +45,8 @@ extern Jsonb *execute_for_object(const char *sql, int nargs, Oid *argtypes, Datu
 								 char *nulls, bool read_only, MemoryContext result_context);
 extern char *create_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection);
 extern char *update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection);
+extern void update_set_clause(StringInfo sql, MomentEntity *entity, BodyValue *values, int nvalues,
+							  bool from_unnest);
 extern char *delete_sql(MomentEntity *entity);
 extern Jsonb *request_create(const char *entity_name, Jsonb *body, const char *include);
 extern Jsonb *request_update(const char *entity_name, int64 id, Jsonb *body, const char *include);

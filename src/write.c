@@ -152,27 +152,42 @@ create_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *pro
 	return sql.data;
 }
 
-/* $1 company, $2 id, $3.. the values; updated_at set unless given. */
-char *
-update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection)
+/*
+ * "UPDATE <table> AS u SET ...": each given field from $3.. (or, for a
+ * set-based update, from the unnested columns v.v1..), and updated_at set
+ * unless the body sets it.
+ */
+void
+update_set_clause(StringInfo sql, MomentEntity *entity, BodyValue *values, int nvalues,
+				  bool from_unnest)
 {
-	StringInfoData sql;
 	bool		sets_updated_at = false;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "WITH t AS (UPDATE %s AS u SET ", entity->qualified_table);
+	appendStringInfo(sql, "UPDATE %s AS u SET ", entity->qualified_table);
 	for (int i = 0; i < nvalues; i++)
 	{
-		appendStringInfo(&sql, "%s%s = $%d", i > 0 ? ", " : "", values[i].field->quoted_column, i + 3);
+		appendStringInfo(sql, from_unnest ? "%s%s = v.v%d" : "%s%s = $%d", i > 0 ? ", " : "",
+						 values[i].field->quoted_column, from_unnest ? i + 1 : i + 3);
 		if (values[i].field == entity->updated_at_field)
 			sets_updated_at = true;
 	}
 	if (entity->updated_at_field != NULL && !sets_updated_at)
-		appendStringInfo(&sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
+		appendStringInfo(sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
 						 entity->updated_at_field->quoted_column);
 	else if (nvalues == 0)
-		appendStringInfo(&sql, "%s = u.%s", entity->id_field->quoted_column,
+		appendStringInfo(sql, "%s = u.%s", entity->id_field->quoted_column,
 						 entity->id_field->quoted_column);
+}
+
+/* $1 company, $2 id, $3.. the values. */
+char *
+update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "WITH t AS (");
+	update_set_clause(&sql, entity, values, nvalues, false);
 	appendStringInfo(&sql, " WHERE u.company_id = $1 AND u.%s = $2 RETURNING u.*) %s",
 					 entity->id_field->quoted_column, projection);
 	return sql.data;
