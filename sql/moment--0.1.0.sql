@@ -430,7 +430,7 @@ BEGIN
 	INSERT INTO moment.parts AS p (entity, name, fields) VALUES (entity, name, fields)
 	ON CONFLICT ON CONSTRAINT parts_pkey DO UPDATE SET fields = excluded.fields;
 	-- resolve it now, so a bad field list fails here rather than in a request
-	PERFORM moment.describe(entity);
+	PERFORM moment.check_include(entity, name);
 END
 $$;
 
@@ -447,12 +447,20 @@ BEGIN
 	INSERT INTO moment.metadata AS m (entity, set_name, key, expression, position)
 	VALUES (entity, set_name, key, expression, position)
 	ON CONFLICT ON CONSTRAINT metadata_pkey DO UPDATE SET expression = excluded.expression, position = excluded.position;
-	PERFORM moment.describe(entity);
+	PERFORM moment.check_include(entity, 'metadata.' || set_name);
 END
 $$;
 
 COMMENT ON FUNCTION moment.define_metadata(text, text, text, text, integer) IS
 'Defines one aggregate of a metadata set: key and an aggregate SQL expression over the entity''s table aliased t (owner-written, like a view definition).';
+
+CREATE FUNCTION moment.check_include(entity text, include text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'moment_check_include'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION moment.check_include(text, text) IS
+'Resolves an include spec for an entity and prepares the statement it needs, raising what a request would (42703, 42601, 54000, ...); true when it is sound.';
 
 CREATE FUNCTION moment.describe(entity text)
 RETURNS jsonb
@@ -460,7 +468,7 @@ AS 'MODULE_PATHNAME', 'moment_describe'
 LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION moment.describe(text) IS
-'What an entity offers: its table, fields (with SQL types), relations, parts (expanded) and metadata sets. Checks that every part and metadata expression resolves.';
+'What an entity offers: its table, fields (with SQL types), relations, parts (expanded) and metadata sets. A part or metadata set that no longer resolves shows {"error": ...} instead of its keys.';
 
 CREATE FUNCTION moment.grant_company(company_code text, role name, writable boolean DEFAULT true)
 RETURNS void

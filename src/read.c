@@ -4,6 +4,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -13,6 +14,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "moment.h"
@@ -470,33 +472,115 @@ moment_list_typed(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* ---- describe ---- */
+/* ---- describe and check_include ---- */
 
-/* Prepares each metadata set once, so a broken expression shows here. */
-static void
-check_metadata_sets(MomentEntity *entity)
+/*
+ * Resolves an include spec for an entity and prepares the statement get()
+ * would run (which also checks metadata expressions); raises what a request
+ * would raise.  Returns the output keys.
+ */
+static List *
+check_spec(MomentEntity *entity, const char *spec)
 {
+	RequestShape *shape = shape_create(entity, 0);
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	List	   *keys = NIL;
 	ListCell   *cell;
 
-	spi_check(SPI_connect(), "SPI_connect");
-	foreach(cell, entity->metadata_sets)
-	{
-		MomentMetadataSet *set = lfirst(cell);
-		RequestShape *shape = shape_create(entity, 0);
-		StringInfoData sql;
-		SPIPlanPtr	plan;
+	shape_param(shape, INT8OID, Int64GetDatum(0), false);
+	include_parse(shape, spec);
+	shape_finalize(shape);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	query_object(&sql, shape, true);
+	query_from(&sql, shape, NULL, false);
+	query_where(&sql, shape);
+	appendStringInfo(&sql, " AND t.%s = $2", entity->id_field->quoted_column);
 
-		shape->metadata_sets = list_make1(set);
-		initStringInfo(&sql);
-		appendStringInfoString(&sql, "SELECT ");
-		query_metadata_object(&sql, shape);
-		appendStringInfo(&sql, " FROM %s t WHERE false", entity->qualified_table);
-		plan = SPI_prepare(sql.data, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "moment: metadata set %s of %s does not prepare", set->name, entity->name);
-		SPI_freeplan(plan);
-	}
+	spi_check(SPI_connect(), "SPI_connect");
+	plan = SPI_prepare(sql.data, shape->nparams, shape->param_types);
+	if (plan == NULL)
+		elog(ERROR, "moment: include spec \"%s\" of %s does not prepare", spec, entity->name);
+	SPI_freeplan(plan);
 	SPI_finish();
+
+	foreach(cell, shape->columns)
+		keys = lappend(keys, ((ShapeColumn *) lfirst(cell))->key);
+	return keys;
+}
+
+/*
+ * check_spec, with an error caught (in a subtransaction) and returned as
+ * its message instead: one broken part must not hide the rest of describe.
+ */
+static char *
+check_spec_quietly(MomentEntity *entity, const char *spec, List **keys)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	List	   *volatile found = NIL;
+	char	   *volatile message = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		found = check_spec(entity, spec);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		message = edata->message;
+	}
+	PG_END_TRY();
+	*keys = found;
+	return message;
+}
+
+PG_FUNCTION_INFO_V1(moment_check_include);
+Datum
+moment_check_include(PG_FUNCTION_ARGS)
+{
+	MomentEntity *entity = registry_entity(text_arg(fcinfo, 0));
+
+	check_spec(entity, text_arg(fcinfo, 1));
+	PG_RETURN_BOOL(true);
+}
+
+/* A part's or metadata set's keys, or {"error": message} when it is broken. */
+static void
+push_checked(JsonbParseState **state, MomentEntity *entity, const char *name, const char *spec)
+{
+	List	   *keys;
+	char	   *error = check_spec_quietly(entity, spec, &keys);
+	ListCell   *cell;
+
+	jb_key(state, name);
+	if (error != NULL)
+	{
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		jb_key(state, "error");
+		jb_string(state, error, WJB_VALUE);
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+		return;
+	}
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	foreach(cell, keys)
+		jb_string(state, lfirst(cell), WJB_ELEM);
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }
 
 PG_FUNCTION_INFO_V1(moment_describe);
@@ -508,7 +592,6 @@ moment_describe(PG_FUNCTION_ARGS)
 	ListCell   *cell;
 	JsonbValue *result;
 
-	check_metadata_sets(entity);
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	jb_key(&state, "entity");
 	jb_string(&state, entity->name, WJB_VALUE);
@@ -561,27 +644,30 @@ moment_describe(PG_FUNCTION_ARGS)
 	foreach(cell, entity->parts)
 	{
 		MomentPart *part = lfirst(cell);
-		RequestShape *shape = shape_create(entity, 0);
-		ListCell   *ccell;
 
-		include_parse(shape, part->name);
-		shape_finalize(shape);
-		jb_key(&state, part->name);
-		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-		foreach(ccell, shape->columns)
-			jb_string(&state, ((ShapeColumn *) lfirst(ccell))->key, WJB_ELEM);
-		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+		push_checked(&state, entity, part->name, part->name);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 
+	/* metadata sets: their keys, each set prepared once to check it */
 	jb_key(&state, "metadata");
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	foreach(cell, entity->metadata_sets)
 	{
 		MomentMetadataSet *set = lfirst(cell);
+		List	   *keys;
+		char	   *error = check_spec_quietly(entity, psprintf("metadata.%s", set->name), &keys);
 		ListCell   *acell;
 
 		jb_key(&state, set->name);
+		if (error != NULL)
+		{
+			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			jb_key(&state, "error");
+			jb_string(&state, error, WJB_VALUE);
+			pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+			continue;
+		}
 		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 		foreach(acell, set->aggregates)
 			jb_string(&state, ((MomentAggregate *) lfirst(acell))->key, WJB_ELEM);

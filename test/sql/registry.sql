@@ -78,6 +78,14 @@ SELECT moment.list('projectNotes', 'wordCount+metadata.words');
 SELECT pg_temp.try($$ SELECT moment.define_part('projectNotes', 'broken', ARRAY['nope']) $$);
 SELECT pg_temp.try($$ SELECT moment.define_metadata('projectNotes', 'broken', 'x', 'sum(t.nope)') $$);
 SELECT count(*) FROM moment.parts WHERE name = 'broken';
+-- a part whose column is dropped later: describe shows it broken, requests name it
+SELECT moment.define_part('projectNotes', 'flags', ARRAY['pinned', 'wordCount']);
+ALTER TABLE public.project_notes DROP COLUMN pinned;
+SELECT moment.describe('projectNotes') -> 'parts' AS parts;
+SELECT pg_temp.try($$ SELECT moment.get('projectNotes', 1, 'flags') $$);
+SELECT moment.check_include('projectNotes', 'summary+metadata.words');
+SELECT pg_temp.try($$ SELECT moment.check_include('projectNotes', 'flags') $$);
+DELETE FROM moment.parts WHERE entity = 'projectNotes' AND name = 'flags';
 -- the date field of a registered table: its only date column
 SELECT date_field FROM moment.entities WHERE name = 'projectNotes';
 SELECT status, response -> 'content' FROM moment.api('GET', '/projectNotes/include/notedOn?fromDate=2024-02-01&toDate=2024-02-28');
