@@ -69,19 +69,7 @@ if len(sys.argv) == 3 and sys.argv[1] == "--fetch":
     fetch_child(sys.argv[2])
     sys.exit(0)
 
-started = time.monotonic()
-failures = []
-checks = 0
-
-
-def check(condition, what, got=None):
-    global checks
-    checks += 1
-    if condition:
-        print("ok   - " + what)
-    else:
-        failures.append(what)
-        print("FAIL - " + what + ("" if got is None else "\n       got: %r" % (got,)))
+from checks import check, finish  # noqa: E402
 
 
 def expect_error(cursor, statement, sqlstate, what, *params):
@@ -294,8 +282,4 @@ finally:
     admin.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
-print("# %d checks, %d failed, %.1f s" % (checks, len(failures), time.monotonic() - started))
-if failures:
-    for failure in failures:
-        print("FAILED: " + failure)
-    sys.exit(1)
+finish()

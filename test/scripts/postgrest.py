@@ -30,19 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import libpq  # noqa: E402
 from postgrest_v12 import PostgREST  # noqa: E402
 
-started = time.monotonic()
-failures = []
-checks = 0
-
-
-def check(condition, what, got=None):
-    global checks
-    checks += 1
-    if condition:
-        print("ok   - " + what)
-    else:
-        failures.append(what)
-        print("FAIL - " + what + ("" if got is None else "\n       got: %s" % (got,)))
+from checks import check, finish  # noqa: E402
 
 
 def expect(response, status, sqlstate, what):
@@ -486,8 +474,4 @@ finally:
     cleanup()
     admin.close()
 
-print("# %d checks, %d failed, %.1f s" % (checks, len(failures), time.monotonic() - started))
-if failures:
-    for failure in failures:
-        print("FAILED: " + failure)
-    sys.exit(1)
+finish()
