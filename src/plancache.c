@@ -91,7 +91,7 @@ retire_all(void)
 SPIPlanPtr
 plancache_get(const char *sql, int nargs, Oid *argtypes)
 {
-	return plancache_get_with_options(sql, nargs, argtypes, 0);
+	return plancache_get_with_options(sql, nargs, argtypes, 0, NULL);
 }
 
 /*
@@ -101,7 +101,8 @@ plancache_get(const char *sql, int nargs, Oid *argtypes)
  * for each call's values rather than once for all.
  */
 SPIPlanPtr
-plancache_get_with_options(const char *sql, int nargs, Oid *argtypes, int cursor_options)
+plancache_get_with_options(const char *sql, int nargs, Oid *argtypes, int cursor_options,
+						   bool *fresh)
 {
 	uint64		key;
 	PlanEntry  *entry;
@@ -129,7 +130,11 @@ plancache_get_with_options(const char *sql, int nargs, Oid *argtypes, int cursor
 			entry->nargs == nargs && entry->cursor_options == cursor_options &&
 			strcmp(entry->sql, sql) == 0 &&
 			memcmp(entry->argtypes, argtypes, sizeof(Oid) * nargs) == 0)
+		{
+			if (fresh)
+				*fresh = false;
 			return entry->plan;
+		}
 		/* stale, or a hash collision: prepare afresh */
 		if (entry->plan != NULL)
 			retire(entry);
@@ -156,6 +161,8 @@ plancache_get_with_options(const char *sql, int nargs, Oid *argtypes, int cursor
 	entry->plan = plan;
 	entry->generation = generation;
 	entry->cursor_options = cursor_options;
+	if (fresh)
+		*fresh = true;
 	return plan;
 }
 

@@ -14,7 +14,7 @@
 
 extern SPIPlanPtr plancache_get(const char *sql, int nargs, Oid *argtypes);
 extern SPIPlanPtr plancache_get_with_options(const char *sql, int nargs, Oid *argtypes,
-											 int cursor_options);
+											 int cursor_options, bool *fresh);
 extern const char *statement_memo_get(const char *shape);
 extern void statement_memo_put(const char *shape, const char *sql);
 extern void plancache_release_retired(void);

@@ -201,7 +201,7 @@ request_list(ListRequest *request)
 
 	spi_check(SPI_connect(), "SPI_connect");
 	plan = plancache_get_with_options(sql.data, shape->nparams, shape->param_types,
-									  CURSOR_OPT_CUSTOM_PLAN);
+									  CURSOR_OPT_CUSTOM_PLAN, NULL);
 	spi_check(SPI_execute_plan(plan, shape->param_values, shape->param_nulls, true, 1),
 			  "listing");
 	content_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &content_null);
@@ -400,7 +400,7 @@ stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, in
 
 	spi_check(SPI_connect(), "SPI_connect");
 	plan = plancache_get_with_options(sql, shape->nparams, shape->param_types,
-									  CURSOR_OPT_CUSTOM_PLAN);
+									  CURSOR_OPT_CUSTOM_PLAN, NULL);
 	spi_check(SPI_execute_plan_extended(plan, &options), "listing");
 	SPI_finish();
 	if (receiver.cut)

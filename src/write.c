@@ -9,6 +9,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 
 #include "moment.h"
@@ -112,10 +113,27 @@ execute_for_object(const char *sql, int nargs, Oid *argtypes, Datum *values, cha
 {
 	SPIPlanPtr	plan;
 	Jsonb	   *result = NULL;
+	bool		fresh;
+	int			guc_nest_level = 0;
 
 	spi_check(SPI_connect(), "SPI_connect");
-	plan = plancache_get(sql, nargs, argtypes);
+
+	/*
+	 * These statements read one row of each relation: plan them once,
+	 * generically, and without Memoize, whose per-execution set-up (a hash
+	 * table and its memory) costs a single-row lookup about a fifth of its
+	 * time and can never pay off.  The plan is made at its first execution.
+	 */
+	plan = plancache_get_with_options(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN, &fresh);
+	if (fresh)
+	{
+		guc_nest_level = NewGUCNestLevel();
+		(void) set_config_option("enable_memoize", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	spi_check(SPI_execute_plan(plan, values, nulls, read_only, 2), "statement");
+	if (fresh)
+		AtEOXact_GUC(true, guc_nest_level);
 	if (SPI_processed > 1)
 		elog(ERROR, "moment: statement returned %llu rows where one was expected",
 			 (unsigned long long) SPI_processed);
