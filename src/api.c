@@ -12,14 +12,12 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "moment.h"
@@ -611,68 +609,61 @@ error_response(ErrorData *edata, int *status, const char *method)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
+typedef struct ApiRequest
+{
+	const char *method;
+	const char *path;
+	Jsonb	   *body;
+	int			status;
+	Jsonb	   *response;
+} ApiRequest;
+
+/* Routes and runs the request, with the path's company in force for it alone. */
+static bool
+api_work(void *arg)
+{
+	ApiRequest *request = arg;
+	Route	   *route = parse_route(request->method, request->path);
+	int			nest_level = NewGUCNestLevel();
+
+	if (route->company != NULL)
+		(void) set_config_option("moment.company", route->company, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	request->status = dispatch(route, request->body, &request->response);
+	AtEOXact_GUC(true, nest_level);
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(moment_api);
 Datum
 moment_api(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *method = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Jsonb	   *body = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	MemoryContext caller_context;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-	volatile int status = 0;
-	Jsonb	   *volatile response = NULL;
+	ApiRequest	request = {0};
+	ErrorData  *error;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
+	request.method = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	request.path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	request.body = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	caller_context = CurrentMemoryContext;
 	route_status = 0;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	error = run_in_subtransaction(api_work, &request);
+	if (error != NULL)
 	{
-		Route	   *route = parse_route(method, path);
-		Jsonb	   *result = NULL;
-		int			nest_level = NewGUCNestLevel();
-
-		if (route->company != NULL)
-			(void) set_config_option("moment.company", route->company, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		status = dispatch(route, body, &result);
-		AtEOXact_GUC(true, nest_level);
-		response = result;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		int			error_status;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-
 		/* a cancel or timeout stops the caller's statement, as anywhere else */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			edata->sqlerrcode == ERRCODE_IN_FAILED_SQL_TRANSACTION)
-			ReThrowError(edata);
-		response = error_response(edata, &error_status, method);
-		status = error_status;
+		if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+			error->sqlerrcode == ERRCODE_IN_FAILED_SQL_TRANSACTION)
+			ReThrowError(error);
+		request.response = error_response(error, &request.status, request.method);
 		route_status = 0;
 	}
-	PG_END_TRY();
 
-	values[0] = Int32GetDatum(status);
-	values[1] = JsonbPGetDatum(response);
+	values[0] = Int32GetDatum(request.status);
+	values[1] = JsonbPGetDatum(request.response);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

@@ -16,7 +16,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -24,7 +23,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "moment.h"
 #include "plancache.h"
@@ -396,69 +394,65 @@ typedef struct RunStatement
  * again (cancels and timeouts, lack of resources, internal errors, a
  * deadlock or serialization failure): those are raised at once.
  */
+typedef struct SetBasedRun
+{
+	Batch	   *batch;
+	RunStatement *statements;
+	int			nstatements;
+	bool		ok;				/* every statement returned the rows expected */
+	List	   *found;
+} SetBasedRun;
+
+static bool
+run_set_based_work(void *arg)
+{
+	SetBasedRun *run = arg;
+
+	run->ok = true;
+	spi_check(SPI_connect(), "SPI_connect");
+	for (int i = 0; i < run->nstatements && run->ok; i++)
+	{
+		RunStatement *statement = &run->statements[i];
+		SPIPlanPtr	plan = plancache_get(statement->sql, statement->nargs, statement->argtypes);
+
+		spi_check(SPI_execute_plan(plan, statement->args, NULL, false, 0), "batch statement");
+		if (statement->expected > 0 && SPI_processed != statement->expected)
+			run->ok = false;
+		else if (i == run->nstatements - 1)
+			run->found = collect_objects(run->batch, NIL);
+	}
+	SPI_finish();
+	return run->ok;
+}
+
 static bool
 run_set_based(Batch *batch, RunStatement *statements, int nstatements, List **objects)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-	List	   *volatile found = NIL;
-	volatile bool ok = true;
+	SetBasedRun run = {batch, statements, nstatements, false, NIL};
+	ErrorData  *error = run_in_subtransaction(run_set_based_work, &run);
+	MemoryContext old_context;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	if (error != NULL)
 	{
-		spi_check(SPI_connect(), "SPI_connect");
-		for (int i = 0; i < nstatements && ok; i++)
-		{
-			SPIPlanPtr	plan = plancache_get(statements[i].sql, statements[i].nargs, statements[i].argtypes);
+		int			class = ERRCODE_TO_CATEGORY(error->sqlerrcode);
 
-			spi_check(SPI_execute_plan(plan, statements[i].args, NULL, false, 0), "batch statement");
-			if (statements[i].expected > 0 && SPI_processed != statements[i].expected)
-				ok = false;
-			else if (i == nstatements - 1)
-				found = collect_objects(batch, NIL);
-		}
-		SPI_finish();
-		if (ok)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		int			class;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-
-		class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 		if (class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR) ||
 			class == ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK))
-			ReThrowError(edata);
-		ok = false;
+			ReThrowError(error);
+		return false;
 	}
-	PG_END_TRY();
-	if (ok)
-	{
-		/* the list may grow (or, from NIL, be copied): it lives with the results */
-		MemoryContext old_context = MemoryContextSwitchTo(batch->result_context);
+	if (!run.ok)
+		return false;			/* rolled back: a statement returned other rows than expected */
 
-		*objects = list_concat(*objects, found);
-		MemoryContextSwitchTo(old_context);
-	}
-	return ok;
+	/* the list may grow (or, from NIL, be copied): it lives with the results */
+	old_context = MemoryContextSwitchTo(batch->result_context);
+	*objects = list_concat(*objects, run.found);
+	MemoryContextSwitchTo(old_context);
+	return true;
 }
 
 /* Creates [first, first + count) with the same fields as one statement. */
@@ -638,9 +632,10 @@ apply_updates(Batch *batch, MemoryContext step)
 	}
 }
 
-static void
-apply(Batch *batch)
+static bool
+apply(void *arg)
 {
+	Batch	   *batch = arg;
 	MemoryContext step = AllocSetContextCreate(CurrentMemoryContext, "moment batch step",
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old_context;
@@ -660,6 +655,7 @@ apply(Batch *batch)
 	}
 	MemoryContextDelete(step);
 	batch->label[0] = '\0';
+	return true;
 }
 
 /* Raises the error of a failed instruction again, naming the instruction. */
@@ -684,8 +680,8 @@ request_batch(const char *entity_name, Jsonb *instructions, const char *include)
 {
 	Batch	   *batch = palloc0(sizeof(Batch));
 	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
 	CompanyInForce company;
+	ErrorData  *error;
 	JsonbParseState *state = NULL;
 	ListCell   *cell;
 
@@ -696,30 +692,13 @@ request_batch(const char *entity_name, Jsonb *instructions, const char *include)
 	parse_instructions(batch, instructions);
 	batch->projection = write_projection_sql(batch->entity, company.id, include);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	error = run_in_subtransaction(apply, batch);
+	if (error != NULL)
 	{
-		apply(batch);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
 		if (batch->label[0] == '\0')
-			ReThrowError(edata);
-		raise_labeled(edata, batch->label);
+			ReThrowError(error);
+		raise_labeled(error, batch->label);
 	}
-	PG_END_TRY();
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	jb_key(&state, "created");

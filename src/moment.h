@@ -40,6 +40,7 @@ extern Oid	moment_namespace(void);
 extern bool moment_is_admin(void);
 extern void moment_reset_extension_cache(void);
 extern void spi_check(int rc, const char *what);
+extern ErrorData *run_in_subtransaction(bool (*work) (void *arg), void *arg);
 extern char *closest_name(const char *given, List *candidates);
 extern char *name_list(List *candidates, int max_names);
 

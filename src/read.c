@@ -4,7 +4,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -14,7 +13,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "moment.h"
@@ -514,40 +512,34 @@ check_spec(MomentEntity *entity, const char *spec)
  * check_spec, with an error caught (in a subtransaction) and returned as
  * its message instead: one broken part must not hide the rest of describe.
  */
+typedef struct SpecCheck
+{
+	MomentEntity *entity;
+	const char *spec;
+	List	   *keys;
+} SpecCheck;
+
+static bool
+check_spec_work(void *arg)
+{
+	SpecCheck  *check = arg;
+
+	check->keys = check_spec(check->entity, check->spec);
+	return true;
+}
+
 static char *
 check_spec_quietly(MomentEntity *entity, const char *spec, List **keys)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-	List	   *volatile found = NIL;
-	char	   *volatile message = NULL;
+	SpecCheck	check = {entity, spec, NIL};
+	ErrorData  *error = run_in_subtransaction(check_spec_work, &check);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
-	{
-		found = check_spec(entity, spec);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-		message = edata->message;
-	}
-	PG_END_TRY();
-	*keys = found;
-	return message;
+	*keys = check.keys;
+	if (error == NULL)
+		return NULL;
+	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(error);
+	return error->message;
 }
 
 PG_FUNCTION_INFO_V1(moment_check_include);

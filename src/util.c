@@ -6,6 +6,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -16,6 +17,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 #include "utils/varlena.h"
 
 #include "moment.h"
@@ -150,6 +152,42 @@ restore_user(OwnerSwitch *saved)
 {
 	AtEOXact_GUC(true, saved->guc_nest_level);
 	SetUserIdAndSecContext(saved->user, saved->context);
+}
+
+/*
+ * Runs work(arg) in an internal subtransaction, committed when work returns
+ * true and rolled back when it returns false.  An error rolls it back too
+ * and is returned, copied into the caller's memory, for the caller to raise
+ * again, relabel or turn into a result; NULL means no error.  The caller's
+ * memory context and resource owner are restored either way.
+ */
+ErrorData *
+run_in_subtransaction(bool (*work) (void *arg), void *arg)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	ErrorData  *volatile error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		if (work(arg))
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller_context);
+	CurrentResourceOwner = caller_owner;
+	return error;
 }
 
 void
