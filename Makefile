@@ -3,7 +3,7 @@
 
 EXTENSION = moment
 MODULE_big = moment
-DATA = sql/moment--0.1.0.sql
+DATA = moment--0.1.0.control sql/moment--0.1.0.sql sql/moment--0.2.0.sql sql/moment--0.1.0--0.2.0.sql
 
 OBJS = \
 	src/moment.o \
@@ -18,9 +18,17 @@ OBJS = \
 	src/read.o \
 	src/write.o \
 	src/batch.o \
+	src/describe.o \
+	src/errors.o \
+	src/report.o \
+	src/triggers.o \
 	src/api.o
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# the version of the library: the one moment.control installs by default
+MOMENT_SRC := $(dir $(lastword $(MAKEFILE_LIST)))
+EXTVERSION := $(shell grep -E '^default_version' $(MOMENT_SRC)moment.control | sed -E "s/.*'(.*)'.*/\1/")
+
+PG_CPPFLAGS = -I$(srcdir)/src -DMOMENT_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
@@ -28,6 +36,13 @@ REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=test --load-extension=moment
 
 PG_CONFIG ?= pg_config
+PG_MAJOR := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+ifeq ($(PG_MAJOR),)
+$(error cannot run $(PG_CONFIG): install postgresql-server-dev-15, or set PG_CONFIG)
+endif
+ifeq ($(shell test $(PG_MAJOR) -ge 15 && echo ok),)
+$(error moment needs PostgreSQL 15 or later; $(PG_CONFIG) is PostgreSQL $(PG_MAJOR))
+endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -55,6 +55,10 @@ typedef struct Route
 	StringInfo	sort;
 	List	   *conditions;		/* QueryCondition * */
 	bool		has_query;
+	char	   *group_by;		/* reports */
+	char	   *from_date;
+	char	   *to_date;
+	char	   *action;			/* getReport, projectRegisteredHoursReport, openapi.json */
 } Route;
 
 static void
@@ -235,12 +239,40 @@ parse_query(Route *route, const char *query)
 			else if (strcmp(key, "sort") == 0)
 				add_sort(route, value);
 			else if (strcmp(key, "fromDate") == 0 || strcmp(key, "toDate") == 0)
+			{
+				if (strcmp(key, "fromDate") == 0)
+					route->from_date = value;
+				else
+					route->to_date = value;
 				add_query_condition(route, strcmp(key, "fromDate") == 0 ? "\001fromDate" : "\001toDate",
 									strcmp(key, "fromDate") == 0 ? "gte" : "lte", value);
+			}
 			else if (key[0] == '\0')
 				route_error(400, "the query string has a parameter without a name", NULL);
+			else if (strcmp(key, "groupBy") == 0)
+				route->group_by = value;
 			else
-				add_query_condition(route, key, "eq", value);
+			{
+				/*
+				 * A field: a comma in the raw value separates values (IN), an
+				 * encoded one (%2C) is part of a value; "ids" names the id.
+				 */
+				const char *raw = eq ? eq + 1 : p;
+				const char *piece = raw;
+
+				if (strcmp(key, "ids") == 0)
+					key = "id";
+				for (const char *q = raw;; q++)
+				{
+					if (q == p || *q == ',')
+					{
+						add_query_condition(route, key, "eq", percent_decode(piece, q - piece, true));
+						piece = q + 1;
+						if (q == p)
+							break;
+					}
+				}
+			}
 		}
 		if (*p == '&')
 			p++;
@@ -269,6 +301,8 @@ query_filter(Route *route, MomentEntity *entity)
 
 		if (condition->key[0] == '\001')
 		{
+			if (entity == NULL)
+				continue;		/* a report's own fromDate/toDate: not a filter */
 			if (entity->date_field == NULL)
 				route_error(400, psprintf("entity %s has no date field for %s", entity->name, condition->key + 1),
 							"fromDate and toDate filter on an entity's date field (moment.entities.date_field).");
@@ -280,6 +314,9 @@ query_filter(Route *route, MomentEntity *entity)
 		QueryCondition *condition = lfirst(cell);
 		QueryCondition *target = NULL;
 		ListCell   *mcell;
+
+		if (condition->key[0] == '\001')
+			continue;
 
 		foreach(mcell, merged)
 			if (strcmp(((QueryCondition *) lfirst(mcell))->key, condition->key) == 0)
@@ -390,6 +427,26 @@ parse_route(const char *method, const char *path)
 	if (i >= n)
 		route_error(404, "unknown path", "The path names no entity.");
 	route->entity = list_nth(segments, i++);
+	if (strcmp(route->entity, "openapi.json") == 0)
+	{
+		if (i < n)
+			route_error(404, "unknown path", psprintf("Nothing is routed at \"%s\".", (char *) list_nth(segments, i)));
+		route->action = "openapi.json";
+		return route;
+	}
+
+	if (i < n && (strcmp(list_nth(segments, i), "getReport") == 0 ||
+				  strcmp(list_nth(segments, i), "projectRegisteredHoursReport") == 0))
+	{
+		route->action = list_nth(segments, i);
+		if ((strcmp(route->action, "getReport") == 0) != (strcmp(route->entity, "timeRecords") == 0) ||
+			(strcmp(route->action, "projectRegisteredHoursReport") == 0) != (strcmp(route->entity, "projects") == 0))
+			route_error(404, "unknown path",
+						"Reports are GET /timeRecords/getReport and GET /projects/projectRegisteredHoursReport.");
+		if (i + 1 < n)
+			route_error(404, "unknown path", psprintf("Nothing is routed at \"%s\".", (char *) list_nth(segments, i + 1)));
+		return route;
+	}
 
 	if (i < n && strcmp(list_nth(segments, i), "batch") == 0)
 	{
@@ -444,6 +501,26 @@ dispatch(Route *route, Jsonb *body, Jsonb **response)
 	if (!get && !post && !put && !delete)
 		route_error(405, psprintf("method %s is not supported", route->method),
 					"Methods: GET, POST, PUT, PATCH, DELETE.");
+	/* a path without /include/ returns the entity's default representation */
+	if (route->include == NULL && !delete)
+		route->include = "default";
+
+	if (route->action != NULL)
+	{
+		if (!get)
+			method_not_allowed(route, "GET");
+		if (strcmp(route->action, "openapi.json") == 0)
+			route_error(404, "unknown path", "GET /openapi.json is not served by this build.");
+		if (route->has_page || route->has_size || route->sort->len > 0)
+			route_error(400, "reports take no page, size or sort", "Reports take fromDate, toDate, groupBy, noLimit and time record fields.");
+		if (route->group_by != NULL && strcmp(route->action, "getReport") != 0)
+			route_error(400, "groupBy applies to timeRecords/getReport only", NULL);
+		if (route->from_date == NULL || route->to_date == NULL)
+			route_error(400, "a report needs fromDate and toDate", "For example ?fromDate=2024-03-01&toDate=2024-03-31.");
+		*response = report_request(route->action, route->from_date, route->to_date, route->group_by,
+								   query_filter(route, NULL), route->no_limit);
+		return 200;
+	}
 
 	if (route->is_batch)
 	{
@@ -535,13 +612,12 @@ status_for(ErrorData *edata, const char *method, const char **type)
 		{ERRCODE_PROGRAM_LIMIT_EXCEEDED, 400, "too_large"},
 		{ERRCODE_UNIQUE_VIOLATION, 409, "conflict"},
 		{ERRCODE_EXCLUSION_VIOLATION, 409, "conflict"},
-		{ERRCODE_T_R_SERIALIZATION_FAILURE, 409, "conflict"},
-		{ERRCODE_T_R_DEADLOCK_DETECTED, 409, "conflict"},
 		{ERRCODE_LOCK_NOT_AVAILABLE, 409, "conflict"},
 		{ERRCODE_NOT_NULL_VIOLATION, 422, "not_null_violation"},
 		{ERRCODE_CHECK_VIOLATION, 422, "check_violation"},
 		{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
 		{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
+		{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500, "entity_unusable"},
 	};
 	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
@@ -650,17 +726,19 @@ moment_api(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	route_status = 0;
 
+	/* cancels, deadlocks, lack of memory, ... go on as errors (error_must_propagate) */
 	error = run_in_subtransaction(api_work, &request);
 	if (error != NULL)
 	{
-		/* a cancel or timeout stops the caller's statement, as anywhere else */
-		if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			error->sqlerrcode == ERRCODE_IN_FAILED_SQL_TRANSACTION)
-			ReThrowError(error);
+		translate_error(error);
 		request.response = error_response(error, &request.status, request.method);
 		route_status = 0;
 	}
+
+	/* PostgREST answers /rpc/api with this status */
+	(void) set_config_option("response.status", psprintf("%d", request.status),
+							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 
 	values[0] = Int32GetDatum(request.status);
 	values[1] = JsonbPGetDatum(request.response);

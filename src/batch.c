@@ -2,17 +2,22 @@
  * batch.c: {"create": [...], "update": {"id": {...}}, "delete": [...]},
  * all or nothing.
  *
- * The whole batch runs in an internal subtransaction.  If any instruction
- * fails, the subtransaction is rolled back and the error raised again with
- * its SQLSTATE kept and the instruction named (create[2], update[11362],
- * delete[11357]) at the front of its message.
+ * The whole batch runs in one internal subtransaction (one transaction id,
+ * however many statements).  First every id it updates or deletes is
+ * locked, once, in ascending id order, FOR NO KEY UPDATE: two batches over
+ * the same rows queue up instead of deadlocking, whatever mix of updates and
+ * deletes they hold, and a child row being inserted elsewhere (FOR KEY
+ * SHARE) does not conflict.  Then creates go in request order, updates in
+ * ascending id order, then deletes.
  *
- * Creates of the same fields in a row go as one multi-row INSERT (arrays
- * unnested WITH ORDINALITY, so rows are inserted, and ids drawn, in request
- * order).  Should that statement fail, its rows are rolled back and applied
- * one by one to find the instruction to blame.  Updates and deletes go one
- * by one in ascending id order, so that two batches over the same rows lock
- * them in the same order and cannot deadlock each other.
+ * Runs of creates (or updates) of the same fields go as one statement, and
+ * deletes as one.  If a statement covering several instructions fails, the
+ * whole subtransaction is rolled back and the batch applied again one
+ * instruction at a time, so that the failing one raises under its own name
+ * (create[2], update[11362], delete[11357]) with its SQLSTATE kept -- except
+ * for errors no replay could explain (error_must_propagate: cancels,
+ * resources, deadlocks, serialization failures, internal errors), which go
+ * on at once.
  */
 #include "postgres.h"
 
@@ -23,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "moment.h"
 #include "plancache.h"
@@ -30,21 +36,23 @@
 #include "shape.h"
 #include "tenant.h"
 
-/* most rows one multi-row INSERT carries */
-#define CREATE_CHUNK 1000
+/* most rows one multi-row statement carries */
+#define RUN_CHUNK 1000
 
 typedef struct BatchUpdate
 {
 	int64		id;
 	Jsonb	   *body;
+	bool		exists;			/* found by the lock statement */
 } BatchUpdate;
 
 typedef struct Batch
 {
 	MomentEntity *entity;
 	int64		company_id;
-	char	   *projection;		/* SELECT <object> FROM t ... */
+	WriteProjection projection;
 	MemoryContext result_context;
+	bool		set_based;		/* false when replaying one by one */
 
 	int			ncreates;
 	Jsonb	  **creates;
@@ -52,13 +60,17 @@ typedef struct Batch
 	BatchUpdate *updates;
 	int			ndeletes;
 	int64	   *deletes;
+	bool	   *delete_exists;
 
 	/* the instruction being applied, for the error */
 	char		label[64];
+	bool		label_is_range; /* a statement of several instructions */
 
 	List	   *created;		/* Jsonb *, request order */
 	List	   *updated;
-	List	   *deleted;		/* int64 as Jsonb-less list of ids */
+	bool		create_order_intact;
+	int64		last_created_id;
+	bool		any_created;
 } Batch;
 
 static void
@@ -115,6 +127,13 @@ compare_ids(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* How many elements a container holds; checked before anything is copied. */
+static int
+container_size(JsonbValue *v)
+{
+	return v->type == jbvBinary ? JsonContainerSize(v->val.binary.data) : 0;
+}
+
 /* Reads the instructions; shape errors are 22023, nothing is applied yet. */
 static void
 parse_instructions(Batch *batch, Jsonb *instructions)
@@ -123,7 +142,7 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 	JsonbValue	v;
 	JsonbIteratorToken token;
 	char	   *key = NULL;
-	int64		total;
+	int64		total = 0;
 
 	if (instructions == NULL)
 		bad_batch("instructions must be a JSON object, not null",
@@ -131,6 +150,18 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 	if (!JB_ROOT_IS_OBJECT(instructions) || JB_ROOT_IS_SCALAR(instructions))
 		bad_batch("instructions must be a JSON object",
 				  "{\"create\": [...], \"update\": {\"id\": {...}}, \"delete\": [...]}");
+
+	/* the size limit first, before a single instruction is copied */
+	it = JsonbIteratorInit(&instructions->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (token == WJB_VALUE)
+			total += container_size(&v);
+	if (total > moment_max_batch_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch of " INT64_FORMAT " instructions is larger than moment.max_batch_size (%d)",
+						total, moment_max_batch_size),
+				 errhint("Split the work into several batches.")));
 
 	it = JsonbIteratorInit(&instructions->root);
 	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -150,11 +181,14 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
 				bad_batch(psprintf("\"create\" must be an array of objects, not %s", jsonb_type_phrase(&v)), NULL);
-			batch->creates = palloc(sizeof(Jsonb *) * Max(1, JsonContainerSize(v.val.binary.data)));
+			batch->creates = palloc(sizeof(Jsonb *) * Max(1, container_size(&v)));
 			eit = JsonbIteratorInit(v.val.binary.data);
 			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
+			{
+				CHECK_FOR_INTERRUPTS();
 				if (token == WJB_ELEM)
 					batch->creates[batch->ncreates++] = JsonbValueToJsonb(&element);
+			}
 		}
 		else if (strcmp(key, "update") == 0)
 		{
@@ -166,10 +200,11 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 				bad_batch(psprintf("\"update\" must be an object of id -> body, not %s",
 								   jsonb_type_phrase(&v)),
 						  "{\"update\": {\"11362\": {\"name\": \"New name\"}}}");
-			batch->updates = palloc(sizeof(BatchUpdate) * Max(1, JsonContainerSize(v.val.binary.data)));
+			batch->updates = palloc0(sizeof(BatchUpdate) * Max(1, container_size(&v)));
 			eit = JsonbIteratorInit(v.val.binary.data);
 			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
 			{
+				CHECK_FOR_INTERRUPTS();
 				if (token == WJB_KEY)
 					id_text = pnstrdup(element.val.string.val, element.val.string.len);
 				else if (token == WJB_VALUE)
@@ -189,24 +224,19 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
 				bad_batch(psprintf("\"delete\" must be an array of ids, not %s", jsonb_type_phrase(&v)), NULL);
-			batch->deletes = palloc(sizeof(int64) * Max(1, JsonContainerSize(v.val.binary.data)));
+			batch->deletes = palloc(sizeof(int64) * Max(1, container_size(&v)));
 			eit = JsonbIteratorInit(v.val.binary.data);
 			while ((token = JsonbIteratorNext(&eit, &element, true)) != WJB_DONE)
+			{
+				CHECK_FOR_INTERRUPTS();
 				if (token == WJB_ELEM)
 					batch->deletes[batch->ndeletes++] = json_id(&element, "each delete");
+			}
 		}
 		else
 			bad_batch(psprintf("unknown key \"%s\"", key),
 					  "A batch holds \"create\", \"update\" and \"delete\".");
 	}
-
-	total = (int64) batch->ncreates + batch->nupdates + batch->ndeletes;
-	if (total > moment_max_batch_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("batch of " INT64_FORMAT " instructions is larger than moment.max_batch_size (%d)",
-						total, moment_max_batch_size),
-				 errhint("Split the work into several batches.")));
 
 	qsort(batch->updates, batch->nupdates, sizeof(BatchUpdate), compare_updates);
 	for (int i = 1; i < batch->nupdates; i++)
@@ -216,12 +246,21 @@ parse_instructions(Batch *batch, Jsonb *instructions)
 	for (int i = 1; i < batch->ndeletes; i++)
 		if (batch->deletes[i] == batch->deletes[i - 1])
 			bad_batch(psprintf("id " INT64_FORMAT " is deleted twice", batch->deletes[i]), NULL);
+	batch->delete_exists = palloc0(sizeof(bool) * Max(1, batch->ndeletes));
 }
 
 static void
 set_label(Batch *batch, const char *kind, int64 n)
 {
 	snprintf(batch->label, sizeof(batch->label), "%s[" INT64_FORMAT "]", kind, n);
+	batch->label_is_range = false;
+}
+
+static void
+set_range_label(Batch *batch, const char *kind, int64 first, int64 last)
+{
+	snprintf(batch->label, sizeof(batch->label), "%s[" INT64_FORMAT ".." INT64_FORMAT "]", kind, first, last);
+	batch->label_is_range = true;
 }
 
 static bool
@@ -233,6 +272,115 @@ same_fields(BodyValue *a, int na, BodyValue *b, int nb)
 		if (a[i].field != b[i].field)
 			return false;
 	return true;
+}
+
+static bool
+has_array_types(BodyValue *values, int nvalues)
+{
+	for (int i = 0; i < nvalues; i++)
+		if (!OidIsValid(values[i].field->array_type_oid))
+			return false;
+	return true;
+}
+
+static Datum
+id_array(const int64 *ids, int count)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(1, count));
+
+	for (int i = 0; i < count; i++)
+		datums[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(datums, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Runs a kept statement of the batch; its rows stay in SPI_tuptable. */
+static void
+run_statement(Batch *batch, const char *sql, int nargs, Oid *argtypes, Datum *args, uint64 expected)
+{
+	KeptPlan   *plan = plancache_get(sql, nargs, argtypes);
+	int			pinned = pin_search_path(batch->projection.with_metadata);
+
+	spi_check(kept_plan_execute(plan, args, NULL, false, 0), "batch statement");
+	unpin_search_path(pinned);
+	if (expected > 0 && SPI_processed != expected)
+		elog(ERROR, "moment: a batch statement (%s) returned %llu rows, not %llu",
+			 batch->label, (unsigned long long) SPI_processed, (unsigned long long) expected);
+}
+
+/*
+ * Locks every updated and deleted row, once, in ascending id order, and
+ * notes which ids exist.
+ */
+static void
+lock_rows(Batch *batch)
+{
+	int			n = batch->nupdates + batch->ndeletes;
+	int64	   *ids;
+	int			nids = 0;
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		args[2];
+	char	   *sql;
+	int			u = 0;
+	int			d = 0;
+
+	if (n == 0)
+		return;
+	ids = palloc(sizeof(int64) * n);
+	for (int i = 0; i < batch->nupdates; i++)
+		ids[nids++] = batch->updates[i].id;
+	for (int i = 0; i < batch->ndeletes; i++)
+		ids[nids++] = batch->deletes[i];
+	qsort(ids, nids, sizeof(int64), compare_ids);
+	args[0] = Int64GetDatum(batch->company_id);
+	args[1] = id_array(ids, nids);
+	sql = psprintf("SELECT CAST(u.%s AS pg_catalog.int8) FROM %s AS u "
+				   "WHERE u.company_id OPERATOR(pg_catalog.=) $1 AND u.%s OPERATOR(pg_catalog.=) ANY ($2) "
+				   "ORDER BY u.%s FOR NO KEY UPDATE",
+				   batch->entity->id_field->quoted_column, batch->entity->qualified_table,
+				   batch->entity->id_field->quoted_column, batch->entity->id_field->quoted_column);
+	batch->label[0] = '\0';
+	run_statement(batch, sql, 2, argtypes, args, 0);
+
+	/* both lists are sorted, and so are the rows found */
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		int64		found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+
+		while (u < batch->nupdates && batch->updates[u].id < found)
+			u++;
+		if (u < batch->nupdates && batch->updates[u].id == found)
+			batch->updates[u].exists = true;
+		while (d < batch->ndeletes && batch->deletes[d] < found)
+			d++;
+		if (d < batch->ndeletes && batch->deletes[d] == found)
+			batch->delete_exists[d] = true;
+	}
+}
+
+/* The id of a created object, to check that ids follow the request's order. */
+static void
+note_created_id(Batch *batch, int64 id)
+{
+	if (batch->any_created && id <= batch->last_created_id)
+		batch->create_order_intact = false;
+	batch->last_created_id = id;
+	batch->any_created = true;
+}
+
+static int64
+object_id(Jsonb *object)
+{
+	JsonbValue	key;
+	JsonbValue *value;
+
+	key.type = jbvString;
+	key.val.string.val = "id";
+	key.val.string.len = 2;
+	value = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &key);
+	if (value == NULL || value->type != jbvNumeric)
+		return 0;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(value->val.numeric)));
 }
 
 /* One create, as create() does it. */
@@ -257,15 +405,22 @@ create_single(Batch *batch, int index, BodyValue *values, int nvalues)
 		args[i + 1] = field_input(values[i].field, &values[i].value, true, &isnull);
 		nulls[i + 1] = isnull ? 'n' : ' ';
 	}
-	result = execute_for_object(create_sql(batch->entity, values, nvalues, batch->projection),
-								nvalues + 1, argtypes, args, nulls, false, batch->result_context);
+	result = execute_for_object(create_sql(batch->entity, values, nvalues, batch->projection.sql),
+								nvalues + 1, argtypes, args, nulls, false,
+								batch->projection.with_metadata, batch->result_context);
 	if (result == NULL)
 		elog(ERROR, "moment: insert into %s returned no row", batch->entity->qualified_table);
+	note_created_id(batch, object_id(result));
 	old_context = MemoryContextSwitchTo(batch->result_context);
 	batch->created = lappend(batch->created, result);
 	MemoryContextSwitchTo(old_context);
 }
 
+/*
+ * A multi-row INSERT of the unnested arrays WITH ORDINALITY, in request
+ * order; the objects come back in id order, with (in every row) the ids in
+ * the order the rows were inserted, to tell whether ids follow the request.
+ */
 static char *
 create_many_sql(Batch *batch, BodyValue *values, int nvalues)
 {
@@ -290,23 +445,12 @@ create_many_sql(Batch *batch, BodyValue *values, int nvalues)
 			appendStringInfo(&sql, "v%d, ", i + 1);
 		appendStringInfoString(&sql, "ord)");
 	}
-	appendStringInfo(&sql, " ORDER BY u.ord RETURNING *) %s ORDER BY t.%s", batch->projection,
-					 batch->entity->id_field->quoted_column);
+	appendStringInfo(&sql, " ORDER BY u.ord RETURNING *), "
+					 "moment_ids AS MATERIALIZED (SELECT pg_catalog.array_agg(CAST(t.%s AS pg_catalog.int8)) AS ids FROM t) "
+					 "SELECT %s, (SELECT moment_ids.ids FROM moment_ids)%s ORDER BY t.%s",
+					 batch->entity->id_field->quoted_column, batch->projection.object,
+					 batch->projection.from, batch->entity->id_field->quoted_column);
 	return sql.data;
-}
-
-/*
- * $1 company, $2 the ids, $3.. one array per field.  The rows are locked
- * first, in ascending id order, so that two batches over the same rows
- * queue up instead of deadlocking; the UPDATE then joins the unnested
- * arrays on id.
- */
-static char *
-update_lock_sql(Batch *batch)
-{
-	return psprintf("SELECT u.%s FROM %s AS u WHERE u.company_id = $1 AND u.%s = ANY ($2) ORDER BY u.%s FOR UPDATE",
-					batch->entity->id_field->quoted_column, batch->entity->qualified_table,
-					batch->entity->id_field->quoted_column, batch->entity->id_field->quoted_column);
 }
 
 static char *
@@ -324,8 +468,9 @@ update_many_sql(Batch *batch, BodyValue *values, int nvalues)
 	appendStringInfoString(&sql, ") AS v(id");
 	for (int i = 0; i < nvalues; i++)
 		appendStringInfo(&sql, ", v%d", i + 1);
-	appendStringInfo(&sql, ") WHERE u.company_id = $1 AND u.%s = v.id RETURNING u.*) %s ORDER BY t.%s",
-					 entity->id_field->quoted_column, batch->projection,
+	appendStringInfo(&sql, ") WHERE u.company_id OPERATOR(pg_catalog.=) $1 AND u.%s OPERATOR(pg_catalog.=) v.id "
+					 "RETURNING u.*) %s ORDER BY t.%s",
+					 entity->id_field->quoted_column, batch->projection.sql,
 					 entity->id_field->quoted_column);
 	return sql.data;
 }
@@ -358,7 +503,7 @@ field_array(Batch *batch, const char *kind, const int64 *numbers, BodyValue **va
 											  field->type_oid, typlen, typbyval, typalign));
 }
 
-/* Appends the jsonb objects of the current SPI result to a list, in order. */
+/* Appends the jsonb objects (column 1) of the current SPI result to a list. */
 static List *
 collect_objects(Batch *batch, List *objects)
 {
@@ -375,171 +520,78 @@ collect_objects(Batch *batch, List *objects)
 	return objects;
 }
 
-typedef struct RunStatement
-{
-	const char *sql;
-	int			nargs;
-	Oid		   *argtypes;
-	Datum	   *args;
-	uint64		expected;		/* rows it must return, or 0 for any */
-} RunStatement;
-
-/*
- * Runs a run of instructions as set-based statements in a subtransaction of
- * their own.  Returns true, with the last statement's objects appended to
- * *objects, when every statement returned the rows expected; otherwise
- * rolls the run back and returns false, so that the caller replays it one
- * instruction at a time and the failing one raises under its own name --
- * except for errors that are not about any one row and would only strike
- * again (cancels and timeouts, lack of resources, internal errors, a
- * deadlock or serialization failure): those are raised at once.
- */
-typedef struct SetBasedRun
-{
-	Batch	   *batch;
-	RunStatement *statements;
-	int			nstatements;
-	bool		ok;				/* every statement returned the rows expected */
-	List	   *found;
-} SetBasedRun;
-
-static bool
-run_set_based_work(void *arg)
-{
-	SetBasedRun *run = arg;
-
-	run->ok = true;
-	spi_check(SPI_connect(), "SPI_connect");
-	for (int i = 0; i < run->nstatements && run->ok; i++)
-	{
-		RunStatement *statement = &run->statements[i];
-		SPIPlanPtr	plan = plancache_get(statement->sql, statement->nargs, statement->argtypes);
-
-		spi_check(SPI_execute_plan(plan, statement->args, NULL, false, 0), "batch statement");
-		if (statement->expected > 0 && SPI_processed != statement->expected)
-			run->ok = false;
-		else if (i == run->nstatements - 1)
-			run->found = collect_objects(run->batch, NIL);
-	}
-	SPI_finish();
-	return run->ok;
-}
-
-static bool
-run_set_based(Batch *batch, RunStatement *statements, int nstatements, List **objects)
-{
-	SetBasedRun run = {batch, statements, nstatements, false, NIL};
-	ErrorData  *error = run_in_subtransaction(run_set_based_work, &run);
-	MemoryContext old_context;
-
-	if (error != NULL)
-	{
-		int			class = ERRCODE_TO_CATEGORY(error->sqlerrcode);
-
-		if (class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
-			class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
-			class == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED) ||
-			class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) ||
-			class == ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR) ||
-			class == ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK))
-			ReThrowError(error);
-		return false;
-	}
-	if (!run.ok)
-		return false;			/* rolled back: a statement returned other rows than expected */
-
-	/* the list may grow (or, from NIL, be copied): it lives with the results */
-	old_context = MemoryContextSwitchTo(batch->result_context);
-	*objects = list_concat(*objects, run.found);
-	MemoryContextSwitchTo(old_context);
-	return true;
-}
-
 /* Creates [first, first + count) with the same fields as one statement. */
-static bool
+static void
 create_many(Batch *batch, int first, int count, BodyValue **values, int nvalues)
 {
 	int			nargs = Max(nvalues, 1) + 1;
 	int64	   *numbers = palloc(sizeof(int64) * count);
-	RunStatement statement;
+	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
+	Datum	   *args = palloc(sizeof(Datum) * nargs);
 
-	statement.nargs = nargs;
-	statement.argtypes = palloc(sizeof(Oid) * nargs);
-	statement.args = palloc(sizeof(Datum) * nargs);
-	statement.argtypes[0] = INT8OID;
-	statement.args[0] = Int64GetDatum(batch->company_id);
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(batch->company_id);
 	if (nvalues == 0)
 	{
-		statement.argtypes[1] = INT4OID;
-		statement.args[1] = Int32GetDatum(count);
+		argtypes[1] = INT4OID;
+		args[1] = Int32GetDatum(count);
 	}
 	for (int i = 0; i < count; i++)
 		numbers[i] = first + i;
 	for (int f = 0; f < nvalues; f++)
 	{
-		statement.argtypes[f + 1] = values[0][f].field->array_type_oid;
-		statement.args[f + 1] = field_array(batch, "create", numbers, values, count, f);
+		argtypes[f + 1] = values[0][f].field->array_type_oid;
+		args[f + 1] = field_array(batch, "create", numbers, values, count, f);
 	}
-	snprintf(batch->label, sizeof(batch->label), "create[%d..%d]", first, first + count - 1);
-	statement.sql = create_many_sql(batch, values[0], nvalues);
-	statement.expected = count;
-	return run_set_based(batch, &statement, 1, &batch->created);
+	set_range_label(batch, "create", first, first + count - 1);
+	spi_check(SPI_connect(), "SPI_connect");
+	run_statement(batch, create_many_sql(batch, values[0], nvalues), nargs, argtypes, args, count);
+	{
+		bool		isnull;
+		Datum		ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		Datum	   *elements;
+		int			nelements;
+
+		deconstruct_array(DatumGetArrayTypeP(ids), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &elements, NULL, &nelements);
+		for (int i = 0; i < nelements; i++)
+			note_created_id(batch, DatumGetInt64(elements[i]));
+	}
+	batch->created = collect_objects(batch, batch->created);
+	SPI_finish();
 }
 
-/* Updates a run of ids (ascending) that set the same fields, set-based. */
-static bool
+/* Updates a run of ids (ascending, every one locked and there) set-based. */
+static void
 update_many(Batch *batch, BatchUpdate *updates, int count, BodyValue **values, int nvalues)
 {
 	int			nargs = nvalues + 2;
 	int64	   *ids = palloc(sizeof(int64) * count);
-	Datum	   *id_datums = palloc(sizeof(Datum) * count);
-	RunStatement statements[2];
 	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
 	Datum	   *args = palloc(sizeof(Datum) * nargs);
 
 	for (int i = 0; i < count; i++)
-	{
 		ids[i] = updates[i].id;
-		id_datums[i] = Int64GetDatum(ids[i]);
-	}
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(batch->company_id);
 	argtypes[1] = INT8ARRAYOID;
-	args[1] = PointerGetDatum(construct_array(id_datums, count, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = id_array(ids, count);
 	for (int f = 0; f < nvalues; f++)
 	{
 		argtypes[f + 2] = values[0][f].field->array_type_oid;
 		args[f + 2] = field_array(batch, "update", ids, values, count, f);
 	}
-	snprintf(batch->label, sizeof(batch->label), "update[" INT64_FORMAT ".." INT64_FORMAT "]",
-			 ids[0], ids[count - 1]);
-
-	statements[0].sql = update_lock_sql(batch);
-	statements[0].nargs = 2;
-	statements[0].argtypes = argtypes;
-	statements[0].args = args;
-	statements[0].expected = count;
-	statements[1].sql = update_many_sql(batch, values[0], nvalues);
-	statements[1].nargs = nargs;
-	statements[1].argtypes = argtypes;
-	statements[1].args = args;
-	statements[1].expected = count;
-	return run_set_based(batch, statements, 2, &batch->updated);
-}
-
-static bool
-has_array_types(BodyValue *values, int nvalues)
-{
-	for (int i = 0; i < nvalues; i++)
-		if (!OidIsValid(values[i].field->array_type_oid))
-			return false;
-	return true;
+	set_range_label(batch, "update", ids[0], ids[count - 1]);
+	spi_check(SPI_connect(), "SPI_connect");
+	run_statement(batch, update_many_sql(batch, values[0], nvalues), nargs, argtypes, args, count);
+	batch->updated = collect_objects(batch, batch->updated);
+	SPI_finish();
 }
 
 /*
- * Each chunk, update and delete works in the step context, reset after it,
- * so that a batch's memory is its input and its results, not the sum of
- * every statement's working memory.
+ * Each run works in the step context, reset after it, so that a batch's
+ * memory is its input and its results, not the sum of every statement's
+ * working memory.
  */
 static void
 apply_creates(Batch *batch, MemoryContext step)
@@ -550,6 +602,7 @@ apply_creates(Batch *batch, MemoryContext step)
 
 	for (int i = 0; i < batch->ncreates; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		set_label(batch, "create", i);
 		values[i] = body_parse(batch->entity, batch->creates[i], &nvalues[i], "body");
 	}
@@ -557,22 +610,18 @@ apply_creates(Batch *batch, MemoryContext step)
 	while (first < batch->ncreates)
 	{
 		int			count = 1;
-		int			created_before = list_length(batch->created);
 		MemoryContext old_context;
 
-		while (first + count < batch->ncreates && count < CREATE_CHUNK &&
+		while (batch->set_based && first + count < batch->ncreates && count < RUN_CHUNK &&
 			   same_fields(values[first], nvalues[first], values[first + count], nvalues[first + count]))
 			count++;
 
 		old_context = MemoryContextSwitchTo(step);
-		if (count == 1 || !has_array_types(values[first], nvalues[first]) ||
-			!create_many(batch, first, count, &values[first], nvalues[first]))
-		{
-			/* one by one: the failing instruction raises under its own name */
-			batch->created = list_truncate(batch->created, created_before);
+		if (count > 1 && has_array_types(values[first], nvalues[first]))
+			create_many(batch, first, count, &values[first], nvalues[first]);
+		else
 			for (int i = first; i < first + count; i++)
 				create_single(batch, i, values[i], nvalues[i]);
-		}
 		MemoryContextSwitchTo(old_context);
 		MemoryContextReset(step);
 		first += count;
@@ -582,7 +631,7 @@ apply_creates(Batch *batch, MemoryContext step)
 
 /*
  * Updates in ascending id order; runs of updates setting the same fields go
- * set-based, or one by one if that fails.
+ * set-based.  An id that is not there raises when its turn comes.
  */
 static void
 apply_updates(Batch *batch, MemoryContext step)
@@ -593,6 +642,7 @@ apply_updates(Batch *batch, MemoryContext step)
 
 	for (int i = 0; i < batch->nupdates; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		set_label(batch, "update", batch->updates[i].id);
 		values[i] = body_parse(batch->entity, batch->updates[i].body, &nvalues[i], "body");
 	}
@@ -600,26 +650,31 @@ apply_updates(Batch *batch, MemoryContext step)
 	while (first < batch->nupdates)
 	{
 		int			count = 1;
-		int			updated_before = list_length(batch->updated);
 		MemoryContext old_context;
 
-		while (first + count < batch->nupdates && count < CREATE_CHUNK &&
+		if (!batch->updates[first].exists)
+		{
+			set_label(batch, "update", batch->updates[first].id);
+			raise_not_found(batch->entity, batch->updates[first].id, batch->label);
+		}
+		while (batch->set_based && first + count < batch->nupdates && count < RUN_CHUNK &&
+			   batch->updates[first + count].exists &&
 			   same_fields(values[first], nvalues[first], values[first + count], nvalues[first + count]))
 			count++;
 
 		old_context = MemoryContextSwitchTo(step);
-		if (count == 1 || !has_array_types(values[first], nvalues[first]) ||
-			!update_many(batch, &batch->updates[first], count, &values[first], nvalues[first]))
+		if (count > 1 && has_array_types(values[first], nvalues[first]))
+			update_many(batch, &batch->updates[first], count, &values[first], nvalues[first]);
+		else
 		{
-			batch->updated = list_truncate(batch->updated, updated_before);
 			for (int i = first; i < first + count; i++)
 			{
 				Jsonb	   *result;
 
 				set_label(batch, "update", batch->updates[i].id);
 				result = update_one(batch->entity, batch->company_id, batch->updates[i].id,
-									values[i], nvalues[i], batch->projection, NULL,
-									batch->result_context);
+									values[i], nvalues[i], batch->projection.sql,
+									batch->projection.with_metadata, NULL, batch->result_context);
 				MemoryContextSwitchTo(batch->result_context);
 				batch->updated = lappend(batch->updated, result);
 				MemoryContextSwitchTo(step);
@@ -632,27 +687,75 @@ apply_updates(Batch *batch, MemoryContext step)
 	}
 }
 
+/* Deletes the first n ids: in one statement, or one by one. */
+static void
+delete_first(Batch *batch, MemoryContext step, int n)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(step);
+
+	if (batch->set_based && n > 1)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+		Datum		args[2];
+
+		args[0] = Int64GetDatum(batch->company_id);
+		args[1] = id_array(batch->deletes, n);
+		set_range_label(batch, "delete", batch->deletes[0], batch->deletes[n - 1]);
+		spi_check(SPI_connect(), "SPI_connect");
+		run_statement(batch,
+					  psprintf("DELETE FROM %s AS t WHERE t.company_id OPERATOR(pg_catalog.=) $1 "
+							   "AND t.%s OPERATOR(pg_catalog.=) ANY ($2)",
+							   batch->entity->qualified_table, batch->entity->id_field->quoted_column),
+					  2, argtypes, args, n);
+		SPI_finish();
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+		{
+			set_label(batch, "delete", batch->deletes[i]);
+			delete_one(batch->entity, batch->company_id, batch->deletes[i], NULL);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	MemoryContextSwitchTo(old_context);
+	MemoryContextReset(step);
+}
+
+/* Deletes in ascending id order; an id that is not there raises in its turn. */
+static void
+apply_deletes(Batch *batch, MemoryContext step)
+{
+	for (int i = 0; i < batch->ndeletes; i++)
+		if (!batch->delete_exists[i])
+		{
+			/* those before it first, so that their errors come first */
+			delete_first(batch, step, i);
+			set_label(batch, "delete", batch->deletes[i]);
+			raise_not_found(batch->entity, batch->deletes[i], batch->label);
+		}
+	delete_first(batch, step, batch->ndeletes);
+}
+
 static bool
 apply(void *arg)
 {
 	Batch	   *batch = arg;
 	MemoryContext step = AllocSetContextCreate(CurrentMemoryContext, "moment batch step",
 											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old_context;
+	batch->created = NIL;
+	batch->updated = NIL;
+	batch->create_order_intact = true;
+	batch->any_created = false;
+	batch->label[0] = '\0';
+	batch->label_is_range = false;
 
+	spi_check(SPI_connect(), "SPI_connect");
+	lock_rows(batch);
+	SPI_finish();
 	apply_creates(batch, step);
-
 	apply_updates(batch, step);
-
-	for (int i = 0; i < batch->ndeletes; i++)
-	{
-		set_label(batch, "delete", batch->deletes[i]);
-		old_context = MemoryContextSwitchTo(step);
-		delete_one(batch->entity, batch->company_id, batch->deletes[i], NULL);
-		MemoryContextSwitchTo(old_context);
-		MemoryContextReset(step);
-		CHECK_FOR_INTERRUPTS();
-	}
+	apply_deletes(batch, step);
 	MemoryContextDelete(step);
 	batch->label[0] = '\0';
 	return true;
@@ -662,6 +765,10 @@ apply(void *arg)
 static void
 raise_labeled(ErrorData *edata, const char *label)
 {
+	translate_error(edata);
+	/* an instruction raising on its own (update[7]: ... does not exist) is named already */
+	if (edata->message != NULL && strncmp(edata->message, label, strlen(label)) == 0)
+		rethrow_without_sql_context(edata);
 	ereport(ERROR,
 			(errcode(edata->sqlerrcode),
 			 errmsg("%s: %s", label, edata->message ? edata->message : "error"),
@@ -690,13 +797,23 @@ request_batch(const char *entity_name, Jsonb *instructions, const char *include)
 	batch->company_id = company.id;
 	batch->result_context = caller_context;
 	parse_instructions(batch, instructions);
-	batch->projection = write_projection_sql(batch->entity, company.id, include);
+	write_projection_sql(batch->entity, company.id, include, &batch->projection);
 
+	batch->set_based = true;
 	error = run_in_subtransaction(apply, batch);
+	if (error != NULL && batch->label_is_range)
+	{
+		/* a statement of several instructions failed: find the one to blame */
+		batch->set_based = false;
+		error = run_in_subtransaction(apply, batch);
+	}
 	if (error != NULL)
 	{
 		if (batch->label[0] == '\0')
-			ReThrowError(error);
+		{
+			translate_error(error);
+			rethrow_without_sql_context(error);
+		}
 		raise_labeled(error, batch->label);
 	}
 
@@ -717,7 +834,7 @@ request_batch(const char *entity_name, Jsonb *instructions, const char *include)
 		jb_int64(&state, batch->deletes[i], WJB_ELEM);
 	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	jb_key(&state, "createOrderIntact");
-	jb_bool(&state, true, WJB_VALUE);
+	jb_bool(&state, batch->create_order_intact, WJB_VALUE);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
@@ -726,7 +843,13 @@ Datum
 moment_batch(PG_FUNCTION_ARGS)
 {
 	char	   *entity = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *volatile result = NULL;
 
-	PG_RETURN_JSONB_P(request_batch(entity, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
-									PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2))));
+	API_ENTRY_BEGIN
+	{
+		result = request_batch(entity, PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+							   PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	}
+	API_ENTRY_END;
+	PG_RETURN_JSONB_P(result);
 }

@@ -12,9 +12,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/typcache.h"
 
 #include "moment.h"
@@ -41,16 +44,143 @@ static const OperatorName operators[] = {
 
 #define OPERATOR_NAMES "eq, neq, lt, lte, gt, gte, in, like, ilike, isNull"
 
+static bool
+digits(const char **p, int n)
+{
+	for (int i = 0; i < n; i++, (*p)++)
+		if (**p < '0' || **p > '9')
+			return false;
+	return true;
+}
+
+static bool
+iso_date_part(const char **p)
+{
+	if (**p == '+' || **p == '-')
+		(*p)++;
+	if (!digits(p, 4))
+		return false;
+	while (**p >= '0' && **p <= '9')
+		(*p)++;
+	return *(*p)++ == '-' && digits(p, 2) && *(*p)++ == '-' && digits(p, 2);
+}
+
+static bool
+iso_time_part(const char **p)
+{
+	if (!digits(p, 2) || *(*p)++ != ':' || !digits(p, 2))
+		return false;
+	if (**p == ':')
+	{
+		(*p)++;
+		if (!digits(p, 2))
+			return false;
+		if (**p == '.' || **p == ',')
+		{
+			(*p)++;
+			if (!digits(p, 1))
+				return false;
+			while (**p >= '0' && **p <= '9')
+				(*p)++;
+		}
+	}
+	return true;
+}
+
+static bool
+iso_zone_part(const char **p)
+{
+	if (**p == 'Z' || **p == 'z')
+	{
+		(*p)++;
+		return true;
+	}
+	if (**p == '+' || **p == '-')
+	{
+		(*p)++;
+		if (!digits(p, 2))
+			return false;
+		if (**p == ':')
+			(*p)++;
+		if (**p >= '0' && **p <= '9' && !digits(p, 2))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Dates and times are read in ISO 8601 only: "03/01/2024" means March or
+ * January depending on DateStyle, so it is refused whatever DateStyle says.
+ */
+static bool
+is_iso8601(FieldKind kind, const char *text)
+{
+	const char *p = text;
+
+	if (strcmp(text, "infinity") == 0 || strcmp(text, "-infinity") == 0)
+		return kind == FIELD_DATE || kind == FIELD_TIMESTAMP;
+	switch (kind)
+	{
+		case FIELD_DATE:
+			return iso_date_part(&p) && *p == '\0';
+		case FIELD_TIMESTAMP:
+			if (!iso_date_part(&p))
+				return false;
+			if (*p == 'T' || *p == 't' || *p == ' ')
+			{
+				p++;
+				if (!iso_time_part(&p) || !iso_zone_part(&p))
+					return false;
+			}
+			return *p == '\0';
+		case FIELD_TIME:
+			return iso_time_part(&p) && iso_zone_part(&p) && *p == '\0';
+		default:
+			return true;
+	}
+}
+
+static const char *
+iso_hint(FieldKind kind)
+{
+	switch (kind)
+	{
+		case FIELD_DATE:
+			return "Dates are written in ISO 8601: YYYY-MM-DD.";
+		case FIELD_TIMESTAMP:
+			return "Timestamps are written in ISO 8601: YYYY-MM-DDTHH:MM:SS, with an optional fraction and zone (Z, +01:00).";
+		default:
+			return "Times are written in ISO 8601: HH:MM:SS.";
+	}
+}
+
+/* An ISO 8601 date given as text (a report's from and to), or 22007. */
+Datum
+iso_date_input(const char *text, const char *what)
+{
+	if (!is_iso8601(FIELD_DATE, text))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("%s: invalid input syntax for type date: \"%s\"", what, text),
+				 errhint("%s", iso_hint(FIELD_DATE))));
+	return DirectFunctionCall1(date_in, CStringGetDatum(text));
+}
+
 /*
  * A JSON value as a Datum of the field's type, by the type's own input
  * function.  Writes apply the column's type modifier (numeric(14,2)
  * rounds, char(3) refuses four letters); filters compare with the plain
- * type.  JSON null gives SQL NULL.
+ * type.  JSON null gives SQL NULL.  An integral JSON number (60.0) is fine
+ * for an integer field; dates and times must be ISO 8601.  A value that
+ * does not convert raises the type's own error (22P02, 22001, 22003, 22007,
+ * 22008, ...) with the field named in front.
  */
 Datum
 field_input(MomentField *field, JsonbValue *value, bool for_write, bool *isnull)
 {
 	char	   *text;
+	MemoryContext caller_context = CurrentMemoryContext;
+	Datum volatile result = (Datum) 0;
 
 	*isnull = (value->type == jbvNull);
 	if (*isnull)
@@ -63,8 +193,47 @@ field_input(MomentField *field, JsonbValue *value, bool for_write, bool *isnull)
 	}
 	else
 		text = jsonb_value_text(value);
-	return InputFunctionCall(&field->input, text, field->typioparam,
-							 for_write ? field->typmod : -1);
+
+	PG_TRY();
+	{
+		if (field->kind == FIELD_INTEGER && value->type == jbvNumeric && strchr(text, '.') != NULL)
+		{
+			/* 60.0 is the integer 60; 60.5 is not an integer */
+			Numeric		number = value->val.numeric;
+			Datum		truncated = DirectFunctionCall2(numeric_trunc, NumericGetDatum(number),
+														Int32GetDatum(0));
+
+			if (DatumGetBool(DirectFunctionCall2(numeric_eq, truncated, NumericGetDatum(number))))
+				text = DatumGetCString(DirectFunctionCall1(numeric_out, truncated));
+		}
+		if ((field->kind == FIELD_DATE || field->kind == FIELD_TIMESTAMP || field->kind == FIELD_TIME) &&
+			!is_iso8601(field->kind, text))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+					 errmsg("invalid input syntax for type %s: \"%s\"", format_type_be(field->type_oid), text),
+					 errhint("%s", iso_hint(field->kind))));
+		result = InputFunctionCall(&field->input, text, field->typioparam,
+								   for_write ? field->typmod : -1);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION))
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("field \"%s\": %s", field->json_name, edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 edata->hint ? errhint("%s", edata->hint) : 0,
+				 err_generic_string(PG_DIAG_COLUMN_NAME, field->json_name),
+				 edata->datatype_name ? err_generic_string(PG_DIAG_DATATYPE_NAME, edata->datatype_name) : 0));
+	}
+	PG_END_TRY();
+	return result;
 }
 
 static const char *
@@ -82,18 +251,43 @@ is_scalar(JsonbValue *value)
 	return value->type != jbvBinary && value->type != jbvArray && value->type != jbvObject;
 }
 
+/* The SQL operator of a comparison on the field, or NULL when its type has none. */
+const char *
+field_operator(MomentField *field, ConditionOp op)
+{
+	switch (op)
+	{
+		case COND_EQ:
+		case COND_IN:
+			return field->op_eq;
+		case COND_NEQ:
+			return field->op_ne;
+		case COND_LT:
+			return field->op_lt;
+		case COND_LTE:
+			return field->op_le;
+		case COND_GT:
+			return field->op_gt;
+		case COND_GTE:
+			return field->op_ge;
+		case COND_LIKE:
+			return "OPERATOR(pg_catalog.~~)";
+		case COND_ILIKE:
+			return "OPERATOR(pg_catalog.~~*)";
+		default:
+			return NULL;
+	}
+}
+
 static void
 check_operator_applies(MomentField *field, ConditionOp op, const char *key)
 {
-	TypeCacheEntry *typentry = lookup_type_cache(getBaseType(field->type_oid),
-												 TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
-
 	switch (op)
 	{
 		case COND_EQ:
 		case COND_NEQ:
 		case COND_IN:
-			if (!OidIsValid(typentry->eq_opr))
+			if (field_operator(field, op) == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("filter on \"%s\": values of type %s cannot be compared for equality",
@@ -108,7 +302,7 @@ check_operator_applies(MomentField *field, ConditionOp op, const char *key)
 		case COND_LTE:
 		case COND_GT:
 		case COND_GTE:
-			if (!OidIsValid(typentry->lt_opr))
+			if (field_operator(field, op) == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("filter on \"%s\": values of type %s have no order for operator %s",
@@ -175,6 +369,7 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 		it = JsonbIteratorInit(value->val.binary.data);
 		while ((token = JsonbIteratorNext(&it, &element, true)) != WJB_DONE)
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (token != WJB_ELEM)
 				continue;
 			if (!is_scalar(&element) && !field->is_json)
@@ -212,6 +407,16 @@ add_condition(RequestShape *shape, int join, MomentField *field, ConditionOp op,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("filter on \"%s\": operator %s takes a string pattern, not %s",
 						key, operator_name(op), jsonb_type_phrase(value))));
+	if (op == COND_LIKE || op == COND_ILIKE)
+	{
+		/* patterns compare as text: the column is cast to pg_catalog.text */
+		condition->param = shape_param(shape, TEXTOID,
+									   PointerGetDatum(cstring_to_text_with_len(value->val.string.val,
+																				value->val.string.len)),
+									   false);
+		shape->conditions = lappend(shape->conditions, condition);
+		return;
+	}
 	datum = field_input(field, value, false, &isnull);
 	condition->param = shape_param(shape, field->type_oid, datum, false);
 	shape->conditions = lappend(shape->conditions, condition);
@@ -317,6 +522,7 @@ filter_parse(RequestShape *shape, Jsonb *filter)
 	it = JsonbIteratorInit(&filter->root);
 	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (token == WJB_KEY)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (token == WJB_VALUE)
@@ -390,6 +596,29 @@ order_parse(RequestShape *shape, const char *order_by)
 					 errmsg("malformed order_by \"%s\"", order_by),
 					 errdetail("It has an empty item."),
 					 errhint("For example: timeRecordDate.desc,project.name")));
+		/* "minutes desc" (SQL's way) is "minutes.desc" here */
+		{
+			const char *space = start;
+
+			while (space < end && !is_space(*space))
+				space++;
+			if (space < end)
+			{
+				const char *word = space;
+
+				while (word < end && is_space(*word))
+					word++;
+				ereport(ERROR,
+						(errcode(ERRCODE_SYNTAX_ERROR),
+						 errmsg("malformed order_by \"%s\"", order_by),
+						 errdetail("\"%.*s\" holds white space.", (int) (end - start), start),
+						 (pg_strncasecmp(word, "asc", end - word) == 0 || pg_strncasecmp(word, "desc", end - word) == 0) ?
+						 errhint("Did you mean \"%.*s.%s\"?  Directions follow a dot: field.asc, field.desc.",
+								 (int) (space - start), start,
+								 pg_strncasecmp(word, "asc", end - word) == 0 ? "asc" : "desc") :
+						 errhint("Items are field[.asc|.desc][.nullsfirst|.nullslast], separated by commas.")));
+			}
+		}
 		segments = split_path(start, end - start, '.', &nsegments, "order_by", order_by);
 
 		order = palloc0(sizeof(ShapeOrder));
@@ -422,7 +651,7 @@ order_parse(RequestShape *shape, const char *order_by)
 
 			if (relation != NULL)
 			{
-				entity = relation->target;
+				entity = relation_target(relation);
 				continue;
 			}
 			if (entity_field(entity, segments[i]) != NULL)

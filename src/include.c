@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include "moment.h"
 #include "shape.h"
 
@@ -44,10 +46,33 @@ expand_part(RequestShape *shape, int join, MomentPart *part, const char *spec, i
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("part \"%s\" of entity %s nests parts more than %d deep",
 						part->name, owner->entity->name, MAX_PART_NESTING)));
+	/* a related object's part brings its id along: customer.base gives customerId */
+	if (join != 0)
+		shape_add_column(shape, join, owner->entity->id_field);
 	if (part->all_fields)
 	{
 		for (int i = 0; i < owner->entity->nfields; i++)
 			shape_add_column(shape, join, &owner->entity->fields[i]);
+		/* the default part: and the name of every related object that has one */
+		if (part->with_relation_names && nesting < MAX_PART_NESTING - 1)
+		{
+			foreach(cell, owner->entity->relations)
+			{
+				MomentRelation *relation = lfirst(cell);
+				MomentEntity *target;
+
+				if (!entity_try_ensure(relation->target))
+					continue;
+				target = relation->target;
+				if (target->name_field != NULL && owner->depth < MOMENT_MAX_RELATION_DEPTH)
+				{
+					char	   *segments[1] = {relation->json_name};
+					int			related = shape_walk(shape, join, segments, 1, false, "part default");
+
+					shape_add_column(shape, related, target->name_field);
+				}
+			}
+		}
 		return;
 	}
 	foreach(cell, part->items)
@@ -151,6 +176,7 @@ include_parse(RequestShape *shape, const char *spec)
 			expand_part(shape, 0, base, "base", 0);
 		return;
 	}
+	CHECK_FOR_INTERRUPTS();
 
 	p = spec;
 	for (;;)
@@ -158,6 +184,8 @@ include_parse(RequestShape *shape, const char *spec)
 		const char *start = p;
 		const char *end;
 		const char *word;
+
+		CHECK_FOR_INTERRUPTS();
 
 		while (*p && *p != '+' && *p != ',')
 			p++;

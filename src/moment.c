@@ -1,5 +1,5 @@
 /*
- * moment.c: module entry point: settings, cache invalidation, triggers.
+ * moment.c: module entry point: settings, cache invalidation, cache statistics.
  */
 #include "postgres.h"
 
@@ -27,22 +27,48 @@ char	   *moment_company_setting = NULL;
 int			moment_default_limit = 1000;
 int			moment_max_limit = MOMENT_HARD_LIMIT;
 int			moment_max_batch_size = 10000;
+int			moment_plan_cache_size = 32 * 1024;
+int			moment_limit_exceeded = LIMIT_EXCEEDED_WARNING;
+
+static const struct config_enum_entry limit_exceeded_options[] = {
+	{"warning", LIMIT_EXCEEDED_WARNING, false},
+	{"error", LIMIT_EXCEEDED_ERROR, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
-static void
-invalidate_everything(void)
-{
-	registry_invalidate();
-	tenant_invalidate();
-	moment_reset_extension_cache();
-}
-
+/*
+ * A relcache message concerns one watched table: a catalog table drops the
+ * catalog level of the registry, companies and grants drop the tenant
+ * cache, an entity's table drops that entity's table level only.  Anything
+ * else (ANALYZE of an unrelated table) costs a lookup.
+ */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || registry_watches(relid))
-		invalidate_everything();
+	if (!OidIsValid(relid))
+	{
+		registry_invalidate();
+		tenant_invalidate();
+		moment_reset_extension_cache();
+		return;
+	}
+	switch (registry_watched_kind(relid))
+	{
+		case WATCHED_CATALOG:
+			registry_invalidate();
+			moment_reset_extension_cache();
+			break;
+		case WATCHED_TENANCY:
+			tenant_invalidate();
+			break;
+		case WATCHED_ENTITY:
+			registry_invalidate_table(relid);
+			break;
+		case WATCHED_NONE:
+			break;
+	}
 }
 
 static void
@@ -59,6 +85,8 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
 			plancache_release_retired();
 			registry_release_retired();
 			break;
@@ -79,7 +107,7 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("moment.default_limit",
-							"Most rows a listing returns without no_limit.",
+							"Most rows a listing returns without no_limit (never more than moment.max_limit).",
 							NULL,
 							&moment_default_limit,
 							1000, 1, MOMENT_HARD_LIMIT,
@@ -102,52 +130,29 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("moment.plan_cache_size",
+							"Memory a backend may keep for prepared statements and statement texts.",
+							"The least recently used are evicted first.",
+							&moment_plan_cache_size,
+							32 * 1024, 256, INT_MAX / 1024,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("moment.limit_exceeded",
+							 "What rows, list_* and the reports do when they cut rows at the cap.",
+							 "warning: return the first rows and raise a WARNING; error: raise 54000.",
+							 &moment_limit_exceeded,
+							 LIMIT_EXCEEDED_WARNING,
+							 limit_exceeded_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("moment");
 
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, role_callback, (Datum) 0);
 	RegisterXactCallback(xact_callback, NULL);
-}
-
-/*
- * Statement trigger on the catalog tables: a relcache invalidation of the
- * catalog table, sent to every backend at commit, drops their caches.
- */
-PG_FUNCTION_INFO_V1(moment_catalog_changed);
-Datum
-moment_catalog_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "moment_catalog_changed: not called as a trigger");
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	return PointerGetDatum(NULL);
-}
-
-/* BEFORE UPDATE row trigger: updated_at = now(). */
-PG_FUNCTION_INFO_V1(moment_set_updated_at);
-Datum
-moment_set_updated_at(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Relation	rel;
-	int			attnum;
-	Datum		value;
-	bool		isnull = false;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
-		elog(ERROR, "moment_set_updated_at: must be fired BEFORE UPDATE FOR EACH ROW");
-
-	rel = trigdata->tg_relation;
-	attnum = SPI_fnumber(RelationGetDescr(rel), "updated_at");
-	if (attnum <= 0)
-		return PointerGetDatum(trigdata->tg_newtuple);
-	value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, RelationGetDescr(rel),
-													 1, &attnum, &value, &isnull));
 }
 
 /*
@@ -160,13 +165,19 @@ Datum
 moment_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "moment_cache_stats: return type must be a row type");
 	values[0] = Int64GetDatum(plancache_size());
 	values[1] = Int64GetDatum(plancache_prepared());
 	values[2] = Int64GetDatum(registry_builds());
+	values[3] = Int64GetDatum(plancache_bytes());
+	values[4] = Int64GetDatum(plancache_evicted());
+	values[5] = Int64GetDatum(tenant_cached_companies());
+	/* 0.1.0 declared the first three columns only */
+	if (tupdesc->natts > 6)
+		elog(ERROR, "moment_cache_stats: the declared row has %d columns", tupdesc->natts);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -6,6 +6,7 @@
 
 #include "postgres.h"
 
+#include "compat.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
@@ -22,6 +23,19 @@ extern char *moment_company_setting;
 extern int	moment_default_limit;
 extern int	moment_max_limit;
 extern int	moment_max_batch_size;
+extern int	moment_plan_cache_size;	/* kB */
+extern int	moment_limit_exceeded;
+
+typedef enum LimitExceededAction
+{
+	LIMIT_EXCEEDED_WARNING,
+	LIMIT_EXCEEDED_ERROR
+} LimitExceededAction;
+
+/* The version of this library, from moment.control (the Makefile passes it). */
+#ifndef MOMENT_VERSION
+#error "MOMENT_VERSION is not defined: build with the project's Makefile"
+#endif
 
 /* util.c */
 extern char *camel_case(const char *snake);
@@ -37,10 +51,34 @@ extern void run_as_extension_owner(OwnerSwitch *saved);
 extern void restore_user(OwnerSwitch *saved);
 extern Oid	moment_extension_owner(void);
 extern Oid	moment_namespace(void);
+extern int	moment_catalog_version(void);
 extern bool moment_is_admin(void);
 extern void moment_reset_extension_cache(void);
 extern void spi_check(int rc, const char *what);
+extern bool error_must_propagate(ErrorData *edata);
 extern ErrorData *run_in_subtransaction(bool (*work) (void *arg), void *arg);
+extern void rethrow_without_sql_context(ErrorData *edata) pg_attribute_noreturn();
+
+/* errors.c */
+extern void translate_error(ErrorData *edata);
+extern void raise_translated(MemoryContext caller_context) pg_attribute_noreturn();
+
+/*
+ * The body of an API entry point: an error leaves it in the API's words
+ * (errors.c).  Use as
+ *     API_ENTRY_BEGIN; result = ...; API_ENTRY_END;
+ */
+#define API_ENTRY_BEGIN \
+	do { \
+		MemoryContext api_entry_context = CurrentMemoryContext; \
+		PG_TRY();
+#define API_ENTRY_END \
+		PG_CATCH(); \
+		{ \
+			raise_translated(api_entry_context); \
+		} \
+		PG_END_TRY(); \
+	} while (0)
 extern char *closest_name(const char *given, List *candidates);
 extern char *name_list(List *candidates, int max_names);
 

@@ -1,61 +1,88 @@
 /*
- * plancache.c: SPI plans prepared once per statement shape and kept.
+ * plancache.c: SPI plans and statement texts kept per backend, bounded by
+ * moment.plan_cache_size.
  *
- * Entries remember the registry generation they were prepared under; a
- * registry change makes them stale.  Stale or evicted plans are not freed
- * at once (a request in progress may be executing them) but at the end of
- * the transaction.
+ * Both kinds of entry share one least-recently-used list and one budget.
+ * When a new entry would take the total over the budget, entries are
+ * evicted from the cold end one at a time (as pg_stat_statements'
+ * entry_dealloc does), never the whole cache.  A plan is pinned while a
+ * statement executes it (a trigger may call moment again, and that call may
+ * evict); an evicted plan is freed when its last execution ends, or at the
+ * end of the transaction if that execution failed.
+ *
+ * There is no generation check on plans: a plan's text fully determines
+ * what it does under the current catalogs, and PostgreSQL's plan cache
+ * re-plans it when a table, function or policy it depends on changes.
  */
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "lib/ilist.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 #include "moment.h"
 #include "plancache.h"
 #include "registry.h"
 
-#define MAX_CACHED_PLANS 2000
-
-typedef struct PlanEntry
+typedef enum EntryKind
 {
-	uint64		key;			/* hash of the text and argument types */
-	char	   *sql;			/* in TopMemoryContext */
+	ENTRY_PLAN,
+	ENTRY_MEMO
+} EntryKind;
+
+typedef struct CacheEntry
+{
+	EntryKind	kind;
+	uint64		key;
+	dlist_node	lru;
+	Size		bytes;			/* counted against the budget */
+	bool		in_cache;		/* false once evicted */
+} CacheEntry;
+
+struct KeptPlan
+{
+	CacheEntry	common;
+	char	   *sql;
 	int			nargs;
 	Oid		   *argtypes;
-	SPIPlanPtr	plan;
-	uint64		generation;
 	int			cursor_options;
-} PlanEntry;
+	Oid			role;
+	SPIPlanPtr	plan;
+	int			pins;			/* executions running */
+};
+
+typedef struct MemoDependency
+{
+	MomentEntity *entity;
+	uint64		structure_version;
+} MemoDependency;
+
+typedef struct MemoEntry
+{
+	CacheEntry	common;
+	char	   *shape;
+	char	   *sql;
+	uint64		catalog_generation;
+	int			ndependencies;
+	MemoDependency *dependencies;
+} MemoEntry;
+
+typedef struct HashSlot
+{
+	uint64		key;
+	CacheEntry *entry;
+} HashSlot;
 
 static HTAB *plans = NULL;
-static List *retired = NIL;		/* SPIPlanPtr, in TopMemoryContext */
+static HTAB *memo = NULL;
+static dlist_head lru = DLIST_STATIC_INIT(lru);
+static Size total_bytes = 0;
+static List *doomed = NIL;		/* evicted KeptPlans to free at transaction end */
 static int64 prepared_count = 0;
-
-static void
-retire(PlanEntry *entry)
-{
-	MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
-
-	retired = lappend(retired, entry->plan);
-	MemoryContextSwitchTo(old_context);
-	pfree(entry->sql);
-	pfree(entry->argtypes);
-	entry->plan = NULL;
-	entry->sql = NULL;
-}
-
-void
-plancache_release_retired(void)
-{
-	ListCell   *cell;
-
-	foreach(cell, retired)
-		SPI_freeplan((SPIPlanPtr) lfirst(cell));
-	list_free(retired);
-	retired = NIL;
-}
+static int64 evicted_count = 0;
 
 long
 plancache_size(void)
@@ -69,26 +96,147 @@ plancache_prepared(void)
 	return prepared_count;
 }
 
-static void
-retire_all(void)
+int64
+plancache_evicted(void)
 {
-	HASH_SEQ_STATUS status;
-	PlanEntry  *entry;
+	return evicted_count;
+}
 
-	hash_seq_init(&status, plans);
-	while ((entry = hash_seq_search(&status)) != NULL)
+int64
+plancache_bytes(void)
+{
+	return (int64) total_bytes;
+}
+
+static HTAB *
+make_table(const char *name)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(HashSlot);
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS);
+}
+
+static Size
+budget(void)
+{
+	return (Size) moment_plan_cache_size * 1024;
+}
+
+static void
+free_kept_plan(KeptPlan *kept)
+{
+	if (kept->plan != NULL)
+		SPI_freeplan(kept->plan);
+	pfree(kept->sql);
+	pfree(kept->argtypes);
+	pfree(kept);
+}
+
+static void
+free_memo(MemoEntry *entry)
+{
+	pfree(entry->shape);
+	pfree(entry->sql);
+	if (entry->dependencies)
+		pfree(entry->dependencies);
+	pfree(entry);
+}
+
+/* Takes an entry out of its table and the list; frees it unless it runs. */
+static void
+evict(CacheEntry *entry)
+{
+	HTAB	   *table = entry->kind == ENTRY_PLAN ? plans : memo;
+
+	hash_search(table, &entry->key, HASH_REMOVE, NULL);
+	dlist_delete(&entry->lru);
+	total_bytes -= entry->bytes;
+	entry->in_cache = false;
+	if (entry->kind == ENTRY_MEMO)
+		free_memo((MemoEntry *) entry);
+	else if (((KeptPlan *) entry)->pins == 0)
+		free_kept_plan((KeptPlan *) entry);
+	/* else freed by the execution running it, when it ends */
+}
+
+/* Evicts cold entries until `needed` more bytes fit, sparing `keep`. */
+static void
+make_room(Size needed, CacheEntry *keep)
+{
+	dlist_node *node;
+
+	if (total_bytes + needed <= budget() || dlist_is_empty(&lru))
+		return;
+	node = dlist_tail_node(&lru);
+	while (node != NULL && total_bytes + needed > budget())
 	{
-		if (entry->plan != NULL)
-			retire(entry);
-		hash_search(plans, &entry->key, HASH_REMOVE, NULL);
+		CacheEntry *entry = dlist_container(CacheEntry, lru, node);
+		dlist_node *colder = dlist_has_prev(&lru, node) ? dlist_prev_node(&lru, node) : NULL;
+
+		if (entry != keep && !(entry->kind == ENTRY_PLAN && ((KeptPlan *) entry)->pins > 0))
+		{
+			evict(entry);
+			evicted_count++;
+		}
+		node = colder;
 	}
 }
 
-/*
- * The kept plan for this statement text, preparing it on first use.  Must
- * be called inside SPI_connect.
- */
-SPIPlanPtr
+static void
+insert(HTAB *table, CacheEntry *entry)
+{
+	HashSlot   *slot;
+	bool		found;
+
+	slot = hash_search(table, &entry->key, HASH_ENTER, &found);
+	if (found)
+		evict(slot->entry);		/* a collision, or a stale memo: the new one wins */
+	slot = hash_search(table, &entry->key, HASH_ENTER, &found);
+	slot->entry = entry;
+	entry->in_cache = true;
+	dlist_push_head(&lru, &entry->lru);
+	total_bytes += entry->bytes;
+}
+
+static void
+touch(CacheEntry *entry)
+{
+	dlist_move_head(&lru, &entry->lru);
+}
+
+/* Called at the end of every top-level transaction. */
+void
+plancache_release_retired(void)
+{
+	ListCell   *cell;
+
+	foreach(cell, doomed)
+		free_kept_plan((KeptPlan *) lfirst(cell));
+	list_free(doomed);
+	doomed = NIL;
+}
+
+/* The memory a prepared plan holds: its source, and its generic plan once made. */
+static Size
+plan_bytes(SPIPlanPtr plan)
+{
+	Size		bytes = 0;
+	ListCell   *cell;
+
+	foreach(cell, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = lfirst(cell);
+
+		bytes += MemoryContextMemAllocated(source->context, true);
+		if (source->gplan != NULL)
+			bytes += MemoryContextMemAllocated(source->gplan->context, true);
+	}
+	return bytes;
+}
+
+KeptPlan *
 plancache_get(const char *sql, int nargs, Oid *argtypes)
 {
 	return plancache_get_with_options(sql, nargs, argtypes, 0, NULL);
@@ -97,92 +245,151 @@ plancache_get(const char *sql, int nargs, Oid *argtypes)
 /*
  * As plancache_get, with cursor options: CURSOR_OPT_CUSTOM_PLAN for
  * statements whose best plan depends on the values (a listing's date range
- * may match ten rows or a million), so that the kept statement is planned
- * for each call's values rather than once for all.
+ * may match ten rows or a million), CURSOR_OPT_GENERIC_PLAN for single-row
+ * statements.
  */
-SPIPlanPtr
+KeptPlan *
 plancache_get_with_options(const char *sql, int nargs, Oid *argtypes, int cursor_options,
 						   bool *fresh)
 {
+	Oid			role = GetUserId();
 	uint64		key;
-	PlanEntry  *entry;
-	bool		found;
+	HashSlot   *slot;
+	KeptPlan   *kept;
 	SPIPlanPtr	plan;
-	uint64		generation = registry_generation();
+	size_t		sql_len = strlen(sql);
 
 	if (plans == NULL)
-	{
-		HASHCTL		ctl;
+		plans = make_table("moment plans");
 
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(PlanEntry);
-		plans = hash_create("moment plans", 256, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-
-	key = hash_bytes_extended((const unsigned char *) sql, strlen(sql), cursor_options);
+	key = hash_bytes_extended((const unsigned char *) sql, sql_len, cursor_options);
+	key ^= hash_bytes_extended((const unsigned char *) &role, sizeof(Oid), 2);
 	if (nargs > 0)
 		key ^= hash_bytes_extended((const unsigned char *) argtypes, sizeof(Oid) * nargs, 1);
 
-	entry = hash_search(plans, &key, HASH_FIND, NULL);
-	if (entry != NULL)
+	slot = hash_search(plans, &key, HASH_FIND, NULL);
+	if (slot != NULL)
 	{
-		if (entry->plan != NULL && entry->generation == generation &&
-			entry->nargs == nargs && entry->cursor_options == cursor_options &&
-			strcmp(entry->sql, sql) == 0 &&
-			memcmp(entry->argtypes, argtypes, sizeof(Oid) * nargs) == 0)
+		kept = (KeptPlan *) slot->entry;
+		if (kept->role == role && kept->nargs == nargs && kept->cursor_options == cursor_options &&
+			strcmp(kept->sql, sql) == 0 &&
+			(nargs == 0 || memcmp(kept->argtypes, argtypes, sizeof(Oid) * nargs) == 0))
 		{
+			touch(&kept->common);
 			if (fresh)
 				*fresh = false;
-			return entry->plan;
+			return kept;
 		}
-		/* stale, or a hash collision: prepare afresh */
-		if (entry->plan != NULL)
-			retire(entry);
-		hash_search(plans, &key, HASH_REMOVE, NULL);
+		/* a hash collision: the new statement takes the slot */
 	}
 
-	/* prepare before touching the table: a failed prepare leaves no entry */
+	/* prepare before touching the cache: a failed prepare leaves no entry */
 	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 	if (plan == NULL)
-		elog(ERROR, "moment: SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
+		elog(ERROR, "moment: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
 	prepared_count++;
 
-	if (hash_get_num_entries(plans) >= MAX_CACHED_PLANS)
-		retire_all();
-
-	entry = hash_search(plans, &key, HASH_ENTER, &found);
-	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
-	entry->nargs = nargs;
-	entry->argtypes = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, nargs));
+	kept = MemoryContextAllocZero(TopMemoryContext, sizeof(KeptPlan));
+	kept->common.kind = ENTRY_PLAN;
+	kept->common.key = key;
+	kept->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept->nargs = nargs;
+	kept->argtypes = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, nargs));
 	if (nargs > 0)
-		memcpy(entry->argtypes, argtypes, sizeof(Oid) * nargs);
-	entry->plan = plan;
-	entry->generation = generation;
-	entry->cursor_options = cursor_options;
+		memcpy(kept->argtypes, argtypes, sizeof(Oid) * nargs);
+	kept->cursor_options = cursor_options;
+	kept->role = role;
+	kept->plan = plan;
+	kept->common.bytes = sizeof(KeptPlan) + sql_len + plan_bytes(plan);
+
+	make_room(kept->common.bytes, NULL);
+	insert(plans, &kept->common);
 	if (fresh)
 		*fresh = true;
-	return plan;
+	return kept;
 }
 
-/*
- * Statement text memo: a request's shape key (e.g. "get", entity, include
- * spec) -> the statement text it produces, so that a repeated request skips
- * parsing its include spec and writing SQL.  Entries are valid for one
- * registry generation.
- */
-typedef struct MemoEntry
+SPIPlanPtr
+kept_plan_spi(KeptPlan *kept)
 {
-	uint64		key;
-	char	   *shape;			/* the full shape key, in TopMemoryContext */
-	char	   *sql;
-	uint64		generation;
-} MemoEntry;
+	return kept->plan;
+}
 
-static HTAB *memo = NULL;
+/* After an execution: count what the plan holds now (its generic plan, say). */
+static void
+after_execution(KeptPlan *kept, bool failed)
+{
+	kept->pins--;
+	if (kept->pins > 0)
+		return;
+	if (!kept->common.in_cache)
+	{
+		if (failed)
+		{
+			MemoryContext old_context = MemoryContextSwitchTo(TopMemoryContext);
 
-#define MAX_MEMO_ENTRIES 2000
+			doomed = lappend(doomed, kept);
+			MemoryContextSwitchTo(old_context);
+		}
+		else
+			free_kept_plan(kept);
+		return;
+	}
+	if (!failed)
+	{
+		Size		bytes = sizeof(KeptPlan) + strlen(kept->sql) + plan_bytes(kept->plan);
+
+		if (bytes != kept->common.bytes)
+		{
+			total_bytes += bytes - kept->common.bytes;
+			kept->common.bytes = bytes;
+			make_room(0, &kept->common);
+		}
+	}
+}
+
+int
+kept_plan_execute(KeptPlan *kept, Datum *values, const char *nulls, bool read_only, long tcount)
+{
+	int			rc;
+
+	kept->pins++;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(kept->plan, values, nulls, read_only, tcount);
+	}
+	PG_CATCH();
+	{
+		after_execution(kept, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	after_execution(kept, false);
+	return rc;
+}
+
+int
+kept_plan_execute_extended(KeptPlan *kept, const SPIExecuteOptions *options)
+{
+	int			rc;
+
+	kept->pins++;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan_extended(kept->plan, options);
+	}
+	PG_CATCH();
+	{
+		after_execution(kept, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	after_execution(kept, false);
+	return rc;
+}
+
+/* ---- the statement text memo ---- */
 
 static uint64
 memo_hash(const char *shape)
@@ -194,54 +401,72 @@ const char *
 statement_memo_get(const char *shape)
 {
 	uint64		key;
+	HashSlot   *slot;
 	MemoEntry  *entry;
 
 	if (memo == NULL)
 		return NULL;
 	key = memo_hash(shape);
-	entry = hash_search(memo, &key, HASH_FIND, NULL);
-	if (entry == NULL || entry->generation != registry_generation() ||
-		strcmp(entry->shape, shape) != 0)
+	slot = hash_search(memo, &key, HASH_FIND, NULL);
+	if (slot == NULL)
 		return NULL;
+	entry = (MemoEntry *) slot->entry;
+	if (strcmp(entry->shape, shape) != 0)
+		return NULL;
+	if (entry->catalog_generation != registry_catalog_generation())
+	{
+		evict(&entry->common);
+		return NULL;
+	}
+	for (int i = 0; i < entry->ndependencies; i++)
+	{
+		MemoDependency *dependency = &entry->dependencies[i];
+
+		/* reloads a table invalidated since; its shape may still be the same */
+		if (!entity_try_ensure(dependency->entity) ||
+			dependency->entity->structure_version != dependency->structure_version)
+		{
+			evict(&entry->common);
+			return NULL;
+		}
+	}
+	touch(&entry->common);
 	return entry->sql;
 }
 
 void
-statement_memo_put(const char *shape, const char *sql)
+statement_memo_put(const char *shape, const char *sql, List *entities)
 {
-	uint64		key = memo_hash(shape);
 	MemoEntry  *entry;
-	bool		found;
+	ListCell   *cell;
+	int			n = 0;
 
 	if (memo == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(MemoEntry);
-		memo = hash_create("moment statement memo", 256, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-	if (hash_get_num_entries(memo) >= MAX_MEMO_ENTRIES)
-	{
-		/* nothing points into the memo between calls: drop it whole */
-		HASH_SEQ_STATUS status;
-		MemoEntry  *old;
-
-		hash_seq_init(&status, memo);
-		while ((old = hash_seq_search(&status)) != NULL)
-		{
-			pfree(old->shape);
-			pfree(old->sql);
-			hash_search(memo, &old->key, HASH_REMOVE, NULL);
-		}
-	}
-	entry = hash_search(memo, &key, HASH_ENTER, &found);
-	if (found)
-	{
-		pfree(entry->shape);
-		pfree(entry->sql);
-	}
+		memo = make_table("moment statement memo");
+	entry = MemoryContextAllocZero(TopMemoryContext, sizeof(MemoEntry));
+	entry->common.kind = ENTRY_MEMO;
+	entry->common.key = memo_hash(shape);
 	entry->shape = MemoryContextStrdup(TopMemoryContext, shape);
 	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
-	entry->generation = registry_generation();
+	entry->catalog_generation = registry_catalog_generation();
+	entry->dependencies = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(MemoDependency) * Max(1, list_length(entities)));
+	foreach(cell, entities)
+	{
+		MomentEntity *entity = lfirst(cell);
+		bool		seen = false;
+
+		for (int i = 0; i < n; i++)
+			if (entry->dependencies[i].entity == entity)
+				seen = true;
+		if (seen)
+			continue;
+		entry->dependencies[n].entity = entity;
+		entry->dependencies[n].structure_version = entity->structure_version;
+		n++;
+	}
+	entry->ndependencies = n;
+	entry->common.bytes = sizeof(MemoEntry) + strlen(shape) + strlen(sql) + sizeof(MemoDependency) * n;
+	make_room(entry->common.bytes, NULL);
+	insert(memo, &entry->common);
 }

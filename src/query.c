@@ -127,60 +127,51 @@ query_from(StringInfo buf, RequestShape *shape, const char *base_source,
 			continue;
 		if (filter_joins_only && !join->for_filter)
 			continue;
-		appendStringInfo(buf, " LEFT JOIN %s j%d ON j%d.company_id = $1 AND j%d.%s = ",
+		appendStringInfo(buf, " LEFT JOIN %s j%d ON j%d.company_id OPERATOR(pg_catalog.=) $1 AND j%d.%s OPERATOR(pg_catalog.=) ",
 						 join->entity->qualified_table, join->index, join->index, join->index,
 						 join->entity->id_field->quoted_column);
 		append_column(buf, join->parent, join->relation->fk_field);
 	}
 }
 
-/* WHERE t.company_id = $1 AND the filter's conditions. */
+/* WHERE t.company_id = $1 AND the filter's conditions, every operator qualified. */
 void
 query_where(StringInfo buf, RequestShape *shape)
 {
 	ListCell   *cell;
 
-	appendStringInfoString(buf, " WHERE t.company_id = $1");
+	appendStringInfoString(buf, " WHERE t.company_id OPERATOR(pg_catalog.=) $1");
 	foreach(cell, shape->conditions)
 	{
 		ShapeCondition *condition = lfirst(cell);
 
 		appendStringInfoString(buf, " AND ");
-		append_column(buf, condition->join, condition->field);
 		switch (condition->op)
 		{
-			case COND_EQ:
-				appendStringInfo(buf, " = $%d", condition->param);
-				break;
-			case COND_NEQ:
-				appendStringInfo(buf, " <> $%d", condition->param);
-				break;
-			case COND_LT:
-				appendStringInfo(buf, " < $%d", condition->param);
-				break;
-			case COND_LTE:
-				appendStringInfo(buf, " <= $%d", condition->param);
-				break;
-			case COND_GT:
-				appendStringInfo(buf, " > $%d", condition->param);
-				break;
-			case COND_GTE:
-				appendStringInfo(buf, " >= $%d", condition->param);
-				break;
-			case COND_IN:
-				appendStringInfo(buf, " = ANY ($%d)", condition->param);
-				break;
-			case COND_LIKE:
-				appendStringInfo(buf, " LIKE $%d", condition->param);
-				break;
-			case COND_ILIKE:
-				appendStringInfo(buf, " ILIKE $%d", condition->param);
-				break;
 			case COND_IS_NULL:
+				append_column(buf, condition->join, condition->field);
 				appendStringInfoString(buf, " IS NULL");
 				break;
 			case COND_IS_NOT_NULL:
+				append_column(buf, condition->join, condition->field);
 				appendStringInfoString(buf, " IS NOT NULL");
+				break;
+			case COND_LIKE:
+			case COND_ILIKE:
+				appendStringInfoString(buf, "CAST(");
+				append_column(buf, condition->join, condition->field);
+				appendStringInfo(buf, " AS pg_catalog.text) %s $%d",
+								 field_operator(condition->field, condition->op), condition->param);
+				break;
+			case COND_IN:
+				append_column(buf, condition->join, condition->field);
+				appendStringInfo(buf, " %s ANY ($%d)",
+								 field_operator(condition->field, condition->op), condition->param);
+				break;
+			default:
+				append_column(buf, condition->join, condition->field);
+				appendStringInfo(buf, " %s $%d",
+								 field_operator(condition->field, condition->op), condition->param);
 				break;
 		}
 	}

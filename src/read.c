@@ -1,5 +1,10 @@
 /*
  * read.c: get, list, rows and the typed list_* functions.
+ *
+ * Each builds its statement from the request's shape once per shape and
+ * backend: the text is memoized by (kind, entity, include, order, paging,
+ * and the filter's fields and operators), so that a repeated request only
+ * parses its filter (for the values) and runs the kept plan.
  */
 #include "postgres.h"
 
@@ -12,6 +17,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
@@ -27,10 +33,65 @@ text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
+/* The cap: least(default_limit, max_limit), or max_limit with no_limit; never above 30 000. */
 int
 listing_cap(bool no_limit)
 {
-	return Min(no_limit ? moment_max_limit : moment_default_limit, MOMENT_HARD_LIMIT);
+	int			cap = no_limit ? moment_max_limit : Min(moment_default_limit, moment_max_limit);
+
+	return Min(cap, MOMENT_HARD_LIMIT);
+}
+
+/*
+ * Statement texts are memoized with a flag in front: 'M' when the statement
+ * holds metadata expressions (SQL written into moment.metadata, run with
+ * search_path pinned), '-' otherwise.
+ */
+static void
+memo_put_statement(const char *key, RequestShape *shape, const char *sql)
+{
+	List	   *entities = NIL;
+	ListCell   *cell;
+
+	foreach(cell, shape->joins)
+		entities = lappend(entities, ((ShapeJoin *) lfirst(cell))->entity);
+	statement_memo_put(key, psprintf("%c%s", shape->metadata_sets != NIL ? 'M' : '-', sql), entities);
+}
+
+static const char *
+memo_get_statement(const char *key, bool *with_metadata)
+{
+	const char *memo = statement_memo_get(key);
+
+	if (memo == NULL)
+		return NULL;
+	*with_metadata = (memo[0] == 'M');
+	return memo + 1;
+}
+
+/*
+ * Runs fn with search_path pinned to pg_catalog, pg_temp when pin is set:
+ * metadata expressions are SQL text, and a caller's search_path must not
+ * choose what their names mean.
+ */
+int
+pin_search_path(bool pin)
+{
+	int			nest_level;
+
+	if (!pin)
+		return -1;
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
+void
+unpin_search_path(int nest_level)
+{
+	if (nest_level >= 0)
+		AtEOXact_GUC(true, nest_level);
 }
 
 Jsonb *
@@ -38,14 +99,15 @@ request_get(const char *entity_name, int64 id, const char *include)
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(false);
-	char	   *shape_key = psprintf("get\x1f%s\x1f%s", entity->name, include ? include : "");
-	const char *memo = statement_memo_get(shape_key);
-	char	   *sql;
+	char	   *key = psprintf("get\x1f%s\x1f%s", entity->name, include ? include : "");
+	bool		with_metadata = false;
+	const char *memo = memo_get_statement(key, &with_metadata);
+	const char *sql;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2];
 
 	if (memo != NULL)
-		sql = pstrdup(memo);
+		sql = memo;
 	else
 	{
 		RequestShape *shape = shape_create(entity, company.id);
@@ -60,13 +122,14 @@ request_get(const char *entity_name, int64 id, const char *include)
 		query_object(&buf, shape, true);
 		query_from(&buf, shape, NULL, false);
 		query_where(&buf, shape);
-		appendStringInfo(&buf, " AND t.%s = $2", entity->id_field->quoted_column);
+		appendStringInfo(&buf, " AND t.%s OPERATOR(pg_catalog.=) $2", entity->id_field->quoted_column);
 		sql = buf.data;
-		statement_memo_put(shape_key, sql);
+		with_metadata = shape->metadata_sets != NIL;
+		memo_put_statement(key, shape, sql);
 	}
 	values[0] = Int64GetDatum(company.id);
 	values[1] = Int64GetDatum(id);
-	return execute_for_object(sql, 2, argtypes, values, NULL, true, CurrentMemoryContext);
+	return execute_for_object(sql, 2, argtypes, values, NULL, true, with_metadata, CurrentMemoryContext);
 }
 
 PG_FUNCTION_INFO_V1(moment_get);
@@ -74,40 +137,148 @@ Datum
 moment_get(PG_FUNCTION_ARGS)
 {
 	char	   *entity = text_arg(fcinfo, 0);
-	Jsonb	   *result;
+	Jsonb	   *volatile result = NULL;
 
-	if (entity == NULL)
-		registry_entity(NULL);
-	if (PG_ARGISNULL(1))
+	API_ENTRY_BEGIN
 	{
-		registry_entity(entity);
-		PG_RETURN_NULL();
+		if (entity == NULL)
+			registry_entity(NULL);
+		if (PG_ARGISNULL(1))
+			registry_entity(entity);
+		else
+			result = request_get(entity, PG_GETARG_INT64(1), text_arg(fcinfo, 2));
 	}
-	result = request_get(entity, PG_GETARG_INT64(1), text_arg(fcinfo, 2));
+	API_ENTRY_END;
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(result);
 }
 
-/* The shape of a listing: entity, include, filter and order, $2 the limit. */
-static RequestShape *
-listing_shape(const char *entity_name, const char *include, Jsonb *filter,
-			  const char *order_by, bool typed, bool with_offset)
+/* ---- listings ---- */
+
+typedef enum ListingKind
 {
-	MomentEntity *entity = registry_entity(entity_name);
+	LISTING_DOCUMENT,			/* list: $2 limit, $3 offset */
+	LISTING_DOCUMENT_TOTALS,	/* list with paging: the count too */
+	LISTING_ROWS,				/* rows: $2 limit */
+	LISTING_TYPED				/* list_*: $2 limit, table rows */
+} ListingKind;
+
+/* The filter's fields and operators, in order: what the statement text depends on. */
+static char *
+conditions_signature(RequestShape *shape)
+{
+	StringInfoData buf;
+	ListCell   *cell;
+
+	initStringInfo(&buf);
+	foreach(cell, shape->conditions)
+	{
+		ShapeCondition *condition = lfirst(cell);
+
+		appendStringInfo(&buf, "%s.%s:%d;", shape_join(shape, condition->join)->path,
+						 condition->field->json_name, (int) condition->op);
+	}
+	return buf.data;
+}
+
+static void
+build_listing_sql(StringInfo sql, RequestShape *shape, ListingKind kind)
+{
+	MomentEntity *entity = shape->entity;
+
+	switch (kind)
+	{
+		case LISTING_DOCUMENT:
+		case LISTING_DOCUMENT_TOTALS:
+			appendStringInfoString(sql, "SELECT ARRAY(SELECT ");
+			query_object(sql, shape, false);
+			query_from(sql, shape, NULL, false);
+			query_where(sql, shape);
+			query_order(sql, shape);
+			appendStringInfoString(sql, " LIMIT $2 OFFSET $3), ");
+			if (kind == LISTING_DOCUMENT_TOTALS || shape->metadata_sets != NIL)
+			{
+				appendStringInfoString(sql, "(SELECT pg_catalog.jsonb_build_array(pg_catalog.count(*), ");
+				if (shape->metadata_sets != NIL)
+					query_metadata_object(sql, shape);
+				else
+					appendStringInfoString(sql, "NULL::pg_catalog.jsonb");
+				appendStringInfoChar(sql, ')');
+				query_from(sql, shape, NULL, true);
+				query_where(sql, shape);
+				appendStringInfoChar(sql, ')');
+			}
+			else
+				appendStringInfoString(sql, "NULL::pg_catalog.jsonb");
+			break;
+		case LISTING_ROWS:
+			appendStringInfoString(sql, "SELECT ");
+			query_object(sql, shape, false);
+			query_from(sql, shape, NULL, false);
+			query_where(sql, shape);
+			query_order(sql, shape);
+			appendStringInfoString(sql, " LIMIT $2");
+			break;
+		case LISTING_TYPED:
+			appendStringInfoString(sql, entity->has_dropped_columns ? "SELECT t" : "SELECT t.*");
+			query_from(sql, shape, NULL, false);
+			query_where(sql, shape);
+			query_order(sql, shape);
+			appendStringInfoString(sql, " LIMIT $2");
+			break;
+	}
+}
+
+/*
+ * The shape (with the request's parameters: $1 company, $2 limit, $3
+ * offset for documents, then the filter's values) and the statement of a
+ * listing.  *with_metadata says whether metadata sets were included.
+ */
+RequestShape *
+listing_prepare(MomentEntity *entity, const char *include, Jsonb *filter, const char *order_by,
+				int kind_number, const char **sql_out, bool *with_metadata)
+{
+	ListingKind kind = (ListingKind) kind_number;
 	CompanyInForce company = tenant_company(false);
 	RequestShape *shape = shape_create(entity, company.id);
+	char	   *key;
+	const char *memo;
 
 	shape_param(shape, INT8OID, Int64GetDatum(0), false);	/* $2 limit */
-	if (with_offset)
+	if (kind == LISTING_DOCUMENT || kind == LISTING_DOCUMENT_TOTALS)
 		shape_param(shape, INT8OID, Int64GetDatum(0), false);	/* $3 offset */
-	if (typed)
+	filter_parse(shape, filter);
+
+	key = psprintf("list%d\x1f%s\x1f%s\x1f%s\x1f%s", (int) kind, entity->name,
+				   kind == LISTING_TYPED ? "" : (include ? include : ""),
+				   order_by ? order_by : "", conditions_signature(shape));
+	memo = memo_get_statement(key, with_metadata);
+	if (memo != NULL)
+	{
+		*sql_out = memo;
+		return shape;
+	}
+	if (kind == LISTING_TYPED)
 		include_all_fields(shape);
 	else
 		include_parse(shape, include);
-	filter_parse(shape, filter);
 	order_parse(shape, order_by);
 	shape_finalize(shape);
+	if (kind == LISTING_ROWS && shape->metadata_sets != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows returns objects only: metadata cannot be included"),
+				 errhint("Use moment.list for metadata over the whole listing.")));
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		build_listing_sql(&sql, shape, kind);
+		*sql_out = sql.data;
+	}
+	*with_metadata = shape->metadata_sets != NIL;
+	memo_put_statement(key, shape, *sql_out);
 	return shape;
 }
 
@@ -133,17 +304,18 @@ check_paging(ListRequest *request)
 Jsonb *
 request_list(ListRequest *request)
 {
+	MomentEntity *entity;
 	RequestShape *shape;
+	const char *sql;
+	bool		with_metadata;
 	int			cap = listing_cap(request->no_limit);
 	bool		paging = request->has_page || request->has_size;
 	int64		limit;
 	int64		offset = 0;
 	int64		size = 0;
 	bool		exceeded = false;
-	bool		need_aggregate;
-	StringInfoData sql;
 	MemoryContext caller = CurrentMemoryContext;
-	SPIPlanPtr	plan;
+	KeptPlan   *plan;
 	Datum		content_datum;
 	Datum		aggregate_datum;
 	bool		content_null;
@@ -154,10 +326,13 @@ request_list(ListRequest *request)
 	JsonbParseState *state = NULL;
 	JsonbValue *document;
 	int64		total = 0;
+	int			pinned;
+	Jsonb	   *result;
 
 	check_paging(request);
-	shape = listing_shape(request->entity, request->include, request->filter,
-						  request->order_by, false, true);
+	entity = registry_entity(request->entity);
+	shape = listing_prepare(entity, request->include, request->filter, request->order_by,
+							paging ? LISTING_DOCUMENT_TOTALS : LISTING_DOCUMENT, &sql, &with_metadata);
 	if (paging)
 	{
 		size = request->has_size ? request->size : cap;
@@ -173,35 +348,13 @@ request_list(ListRequest *request)
 		limit = (int64) cap + 1;
 	shape->param_values[1] = Int64GetDatum(limit);
 	shape->param_values[2] = Int64GetDatum(offset);
-	need_aggregate = paging || shape->metadata_sets != NIL;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ARRAY(SELECT ");
-	query_object(&sql, shape, false);
-	query_from(&sql, shape, NULL, false);
-	query_where(&sql, shape);
-	query_order(&sql, shape);
-	appendStringInfoString(&sql, " LIMIT $2 OFFSET $3), ");
-	if (need_aggregate)
-	{
-		appendStringInfoString(&sql, "(SELECT pg_catalog.jsonb_build_array(count(*), ");
-		if (shape->metadata_sets != NIL)
-			query_metadata_object(&sql, shape);
-		else
-			appendStringInfoString(&sql, "NULL::jsonb");
-		appendStringInfoChar(&sql, ')');
-		query_from(&sql, shape, NULL, true);
-		query_where(&sql, shape);
-		appendStringInfoChar(&sql, ')');
-	}
-	else
-		appendStringInfoString(&sql, "NULL::jsonb");
 
 	spi_check(SPI_connect(), "SPI_connect");
-	plan = plancache_get_with_options(sql.data, shape->nparams, shape->param_types,
+	pinned = pin_search_path(with_metadata);
+	plan = plancache_get_with_options(sql, shape->nparams, shape->param_types,
 									  CURSOR_OPT_CUSTOM_PLAN, NULL);
-	spi_check(SPI_execute_plan(plan, shape->param_values, shape->param_nulls, true, 1),
-			  "listing");
+	spi_check(kept_plan_execute(plan, shape->param_values, shape->param_nulls, true, 1), "listing");
+	unpin_search_path(pinned);
 	content_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &content_null);
 	aggregate_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &aggregate_null);
 	if (!content_null)
@@ -231,7 +384,7 @@ request_list(ListRequest *request)
 		JsonbValue *metadata = getIthJsonbValueFromContainer(&aggregate->root, 1);
 
 		total = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(count->val.numeric)));
-		if (shape->metadata_sets != NIL)
+		if (with_metadata)
 		{
 			jb_key(&state, "metadata");
 			pushJsonbValue(&state, WJB_VALUE, metadata);
@@ -252,12 +405,9 @@ request_list(ListRequest *request)
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	document = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	{
-		Jsonb	   *result = JsonbValueToJsonb(document);
-
-		SPI_finish();
-		return result;
-	}
+	result = JsonbValueToJsonb(document);
+	SPI_finish();
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(moment_list);
@@ -265,6 +415,7 @@ Datum
 moment_list(PG_FUNCTION_ARGS)
 {
 	ListRequest request = {0};
+	Jsonb	   *volatile result = NULL;
 
 	request.entity = text_arg(fcinfo, 0);
 	request.include = text_arg(fcinfo, 1);
@@ -275,22 +426,35 @@ moment_list(PG_FUNCTION_ARGS)
 	request.has_size = !PG_ARGISNULL(5);
 	request.size = request.has_size ? PG_GETARG_INT32(5) : 0;
 	request.no_limit = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
-	PG_RETURN_JSONB_P(request_list(&request));
+	API_ENTRY_BEGIN
+	{
+		result = request_list(&request);
+	}
+	API_ENTRY_END;
+	PG_RETURN_JSONB_P(result);
 }
 
-static void
-warn_cut(int cap, bool no_limit)
+/*
+ * Rows were cut at the cap: a WARNING, or with moment.limit_exceeded =
+ * error, an error 54000; both contain limitWasExceeded.
+ */
+void
+report_cut(int cap, bool no_limit)
 {
-	if (no_limit)
-		ereport(WARNING,
-				(errmsg("limitWasExceeded: more than %d rows matched, only the first %d are returned", cap, cap),
-				 errhint("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
-						 cap)));
-	else
-		ereport(WARNING,
-				(errmsg("limitWasExceeded: more than %d rows matched, only the first %d are returned", cap, cap),
-				 errhint("Pass no_limit => true for up to %d rows, narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
-						 listing_cap(true))));
+	const char *hint = no_limit ?
+		psprintf("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+				 cap) :
+		psprintf("Pass no_limit => true for up to %d rows, narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+				 listing_cap(true));
+
+	if (moment_limit_exceeded == LIMIT_EXCEEDED_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("limitWasExceeded: more than %d rows matched, and moment.limit_exceeded is error", cap),
+				 errhint("%s", hint)));
+	ereport(WARNING,
+			(errmsg("limitWasExceeded: more than %d rows matched, only the first %d are returned", cap, cap),
+			 errhint("%s", hint)));
 }
 
 /*
@@ -355,18 +519,19 @@ cap_destroy(DestReceiver *self)
 
 /*
  * Runs a listing statement with its rows going straight to the function's
- * result, at most cap of them (the statement fetches cap + 1, to learn
- * whether more matched), and warns when rows were cut.
+ * result, at most cap of them (the statement fetches cap + 1 through $2, to
+ * learn whether more matched), and reports a cut.
  */
-static void
+void
 stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
-			   bool no_limit, bool whole_rows)
+			   bool no_limit, bool whole_rows, bool pin)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SPIPlanPtr	plan;
+	KeptPlan   *plan;
 	SPIExecuteOptions options;
 	CapReceiver receiver;
 	ParamListInfo params;
+	int			pinned;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	shape->param_values[1] = Int64GetDatum((int64) cap + 1);
@@ -397,39 +562,38 @@ stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, in
 	options.dest = (DestReceiver *) &receiver;
 
 	spi_check(SPI_connect(), "SPI_connect");
+	pinned = pin_search_path(pin);
 	plan = plancache_get_with_options(sql, shape->nparams, shape->param_types,
 									  CURSOR_OPT_CUSTOM_PLAN, NULL);
-	spi_check(SPI_execute_plan_extended(plan, &options), "listing");
+	spi_check(kept_plan_execute_extended(plan, &options), "listing");
+	unpin_search_path(pinned);
 	SPI_finish();
 	if (receiver.cut)
-		warn_cut(cap, no_limit);
+		report_cut(cap, no_limit);
 }
 
 PG_FUNCTION_INFO_V1(moment_rows);
 Datum
 moment_rows(PG_FUNCTION_ARGS)
 {
-	char	   *entity = text_arg(fcinfo, 0);
-	bool		no_limit = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
-	RequestShape *shape = listing_shape(entity, text_arg(fcinfo, 1),
-										PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-										text_arg(fcinfo, 3), false, false);
-	StringInfoData sql;
+	API_ENTRY_BEGIN
+	{
+		bool		no_limit = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+		MomentEntity *entity = registry_entity(text_arg(fcinfo, 0));
+		const char *sql;
+		bool		with_metadata;
+		RequestShape *shape = listing_prepare(entity, text_arg(fcinfo, 1),
+											  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+											  text_arg(fcinfo, 3), LISTING_ROWS, &sql, &with_metadata);
 
-	if (shape->metadata_sets != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rows returns objects only: metadata cannot be included"),
-				 errhint("Use moment.list for metadata over the whole listing.")));
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	query_object(&sql, shape, false);
-	query_from(&sql, shape, NULL, false);
-	query_where(&sql, shape);
-	query_order(&sql, shape);
-	appendStringInfoString(&sql, " LIMIT $2");
-	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit, false);
+		if (with_metadata)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rows returns objects only: metadata cannot be included"),
+					 errhint("Use moment.list for metadata over the whole listing.")));
+		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit, false, false);
+	}
+	API_ENTRY_END;
 	return (Datum) 0;
 }
 
@@ -441,232 +605,28 @@ PG_FUNCTION_INFO_V1(moment_list_typed);
 Datum
 moment_list_typed(PG_FUNCTION_ARGS)
 {
-	Oid			rettype = get_func_rettype(fcinfo->flinfo->fn_oid);
-	Oid			relid = get_typ_typrelid(rettype);
-	bool		no_limit = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
-	MomentEntity *entity = NULL;
-	ListCell   *cell;
-	RequestShape *shape;
-	StringInfoData sql;
+	API_ENTRY_BEGIN
+	{
+		Oid			rettype = get_func_rettype(fcinfo->flinfo->fn_oid);
+		Oid			relid = get_typ_typrelid(rettype);
+		bool		no_limit = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+		MomentEntity *entity;
+		RequestShape *shape;
+		const char *sql;
+		bool		with_metadata;
 
-	foreach(cell, registry_entities())
-		if (((MomentEntity *) lfirst(cell))->relid == relid)
-			entity = lfirst(cell);
-	if (entity == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table %s is not a registered entity", format_type_be(rettype))));
-
-	shape = listing_shape(entity->name, NULL, PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
-						  text_arg(fcinfo, 1), true, false);
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, entity->has_dropped_columns ? "SELECT t" : "SELECT t.*");
-	query_from(&sql, shape, NULL, false);
-	query_where(&sql, shape);
-	query_order(&sql, shape);
-	appendStringInfoString(&sql, " LIMIT $2");
-	stream_listing(fcinfo, shape, sql.data, listing_cap(no_limit), no_limit,
-				   entity->has_dropped_columns);
+		(void) registry_entities();
+		entity = registry_entity_by_relid(relid);
+		if (entity == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table %s is not a registered entity", format_type_be(rettype))));
+		entity_ensure(entity);
+		shape = listing_prepare(entity, NULL, PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
+								text_arg(fcinfo, 1), LISTING_TYPED, &sql, &with_metadata);
+		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit,
+					   entity->has_dropped_columns, false);
+	}
+	API_ENTRY_END;
 	return (Datum) 0;
-}
-
-/* ---- describe and check_include ---- */
-
-/*
- * Resolves an include spec for an entity and prepares the statement get()
- * would run (which also checks metadata expressions); raises what a request
- * would raise.  Returns the output keys.
- */
-static List *
-check_spec(MomentEntity *entity, const char *spec)
-{
-	RequestShape *shape = shape_create(entity, 0);
-	StringInfoData sql;
-	SPIPlanPtr	plan;
-	List	   *keys = NIL;
-	ListCell   *cell;
-
-	shape_param(shape, INT8OID, Int64GetDatum(0), false);
-	include_parse(shape, spec);
-	shape_finalize(shape);
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	query_object(&sql, shape, true);
-	query_from(&sql, shape, NULL, false);
-	query_where(&sql, shape);
-	appendStringInfo(&sql, " AND t.%s = $2", entity->id_field->quoted_column);
-
-	spi_check(SPI_connect(), "SPI_connect");
-	plan = SPI_prepare(sql.data, shape->nparams, shape->param_types);
-	if (plan == NULL)
-		elog(ERROR, "moment: include spec \"%s\" of %s does not prepare", spec, entity->name);
-	SPI_freeplan(plan);
-	SPI_finish();
-
-	foreach(cell, shape->columns)
-		keys = lappend(keys, ((ShapeColumn *) lfirst(cell))->key);
-	return keys;
-}
-
-/*
- * check_spec, with an error caught (in a subtransaction) and returned as
- * its message instead: one broken part must not hide the rest of describe.
- */
-typedef struct SpecCheck
-{
-	MomentEntity *entity;
-	const char *spec;
-	List	   *keys;
-} SpecCheck;
-
-static bool
-check_spec_work(void *arg)
-{
-	SpecCheck  *check = arg;
-
-	check->keys = check_spec(check->entity, check->spec);
-	return true;
-}
-
-static char *
-check_spec_quietly(MomentEntity *entity, const char *spec, List **keys)
-{
-	SpecCheck	check = {entity, spec, NIL};
-	ErrorData  *error = run_in_subtransaction(check_spec_work, &check);
-
-	*keys = check.keys;
-	if (error == NULL)
-		return NULL;
-	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		ReThrowError(error);
-	return error->message;
-}
-
-PG_FUNCTION_INFO_V1(moment_check_include);
-Datum
-moment_check_include(PG_FUNCTION_ARGS)
-{
-	MomentEntity *entity = registry_entity(text_arg(fcinfo, 0));
-
-	check_spec(entity, text_arg(fcinfo, 1));
-	PG_RETURN_BOOL(true);
-}
-
-/* A part's or metadata set's keys, or {"error": message} when it is broken. */
-static void
-push_checked(JsonbParseState **state, MomentEntity *entity, const char *name, const char *spec)
-{
-	List	   *keys;
-	char	   *error = check_spec_quietly(entity, spec, &keys);
-	ListCell   *cell;
-
-	jb_key(state, name);
-	if (error != NULL)
-	{
-		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-		jb_key(state, "error");
-		jb_string(state, error, WJB_VALUE);
-		pushJsonbValue(state, WJB_END_OBJECT, NULL);
-		return;
-	}
-	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-	foreach(cell, keys)
-		jb_string(state, lfirst(cell), WJB_ELEM);
-	pushJsonbValue(state, WJB_END_ARRAY, NULL);
-}
-
-PG_FUNCTION_INFO_V1(moment_describe);
-Datum
-moment_describe(PG_FUNCTION_ARGS)
-{
-	MomentEntity *entity = registry_entity(text_arg(fcinfo, 0));
-	JsonbParseState *state = NULL;
-	ListCell   *cell;
-	JsonbValue *result;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jb_key(&state, "entity");
-	jb_string(&state, entity->name, WJB_VALUE);
-	jb_key(&state, "table");
-	jb_string(&state, entity->qualified_table, WJB_VALUE);
-	jb_key(&state, "dateField");
-	if (entity->date_field)
-		jb_string(&state, entity->date_field->json_name, WJB_VALUE);
-	else
-		jb_null(&state, WJB_VALUE);
-
-	jb_key(&state, "fields");
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < entity->nfields; i++)
-	{
-		MomentField *field = &entity->fields[i];
-
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		jb_key(&state, "name");
-		jb_string(&state, field->json_name, WJB_VALUE);
-		jb_key(&state, "column");
-		jb_string(&state, field->column_name, WJB_VALUE);
-		jb_key(&state, "type");
-		jb_string(&state, format_type_with_typemod(field->type_oid, field->typmod), WJB_VALUE);
-		jb_key(&state, "writable");
-		jb_bool(&state, field->writable, WJB_VALUE);
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-
-	jb_key(&state, "relations");
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(cell, entity->relations)
-	{
-		MomentRelation *relation = lfirst(cell);
-
-		jb_key(&state, relation->json_name);
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		jb_key(&state, "entity");
-		jb_string(&state, relation->target->name, WJB_VALUE);
-		jb_key(&state, "field");
-		jb_string(&state, relation->fk_field->json_name, WJB_VALUE);
-		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-
-	/* parts, expanded through the include parser (which checks them) */
-	jb_key(&state, "parts");
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(cell, entity->parts)
-	{
-		MomentPart *part = lfirst(cell);
-
-		push_checked(&state, entity, part->name, part->name);
-	}
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-
-	/* metadata sets: their keys, each set prepared once to check it */
-	jb_key(&state, "metadata");
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(cell, entity->metadata_sets)
-	{
-		MomentMetadataSet *set = lfirst(cell);
-		List	   *keys;
-		char	   *error = check_spec_quietly(entity, psprintf("metadata.%s", set->name), &keys);
-		ListCell   *acell;
-
-		jb_key(&state, set->name);
-		if (error != NULL)
-		{
-			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-			jb_key(&state, "error");
-			jb_string(&state, error, WJB_VALUE);
-			pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-			continue;
-		}
-		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-		foreach(acell, set->aggregates)
-			jb_string(&state, ((MomentAggregate *) lfirst(acell))->key, WJB_ELEM);
-		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	}
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-
-	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
 }

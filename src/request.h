@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -31,6 +32,17 @@ typedef struct ListRequest
 extern Jsonb *request_get(const char *entity_name, int64 id, const char *include);
 extern Jsonb *request_list(ListRequest *request);
 extern int	listing_cap(bool no_limit);
+extern RequestShape *listing_prepare(MomentEntity *entity, const char *include, Jsonb *filter,
+									 const char *order_by, int kind, const char **sql_out,
+									 bool *with_metadata);
+extern void stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
+						   bool no_limit, bool whole_rows, bool pin);
+extern void report_cut(int cap, bool no_limit);
+extern int	pin_search_path(bool pin);
+extern void unpin_search_path(int nest_level);
+
+/* describe.c */
+extern const char *field_json_type(MomentField *field, const char **format);
 
 /* write.c */
 typedef struct BodyValue
@@ -40,9 +52,8 @@ typedef struct BodyValue
 } BodyValue;
 
 extern BodyValue *body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what);
-extern char *projection_sql(RequestShape *projection);
 extern Jsonb *execute_for_object(const char *sql, int nargs, Oid *argtypes, Datum *values,
-								 char *nulls, bool read_only, MemoryContext result_context);
+								 char *nulls, bool read_only, bool pin, MemoryContext result_context);
 extern char *create_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection);
 extern char *update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *projection);
 extern void update_set_clause(StringInfo sql, MomentEntity *entity, BodyValue *values, int nvalues,
@@ -52,11 +63,28 @@ extern Jsonb *request_create(const char *entity_name, Jsonb *body, const char *i
 extern Jsonb *request_update(const char *entity_name, int64 id, Jsonb *body, const char *include);
 extern int64 request_delete(const char *entity_name, int64 id);
 extern Jsonb *update_one(MomentEntity *entity, int64 company_id, int64 id, BodyValue *values,
-						 int nvalues, const char *projection, const char *label,
+						 int nvalues, const char *projection, bool pin, const char *label,
 						 MemoryContext result_context);
 extern void delete_one(MomentEntity *entity, int64 company_id, int64 id, const char *label);
 extern RequestShape *write_projection(MomentEntity *entity, int64 company_id, const char *include);
-extern char *write_projection_sql(MomentEntity *entity, int64 company_id, const char *include);
+typedef struct WriteProjection
+{
+	char	   *object;			/* the object expression over t */
+	char	   *from;			/* " FROM t t LEFT JOIN ..." */
+	char	   *sql;			/* "SELECT <object> FROM t t ..." */
+	bool		with_metadata;	/* run with search_path pinned */
+} WriteProjection;
+
+extern void write_projection_sql(MomentEntity *entity, int64 company_id, const char *include,
+								 WriteProjection *out);
+extern void raise_not_found(MomentEntity *entity, int64 id, const char *label);
+
+/* report.c */
+extern Jsonb *report_request(const char *action, const char *from_date, const char *to_date,
+							 const char *group_by, Jsonb *filter, bool no_limit);
+
+/* openapi.c */
+extern Jsonb *openapi_document(const char *server_url);
 
 /* batch.c */
 extern Jsonb *request_batch(const char *entity_name, Jsonb *instructions, const char *include);

@@ -204,7 +204,7 @@ shape_walk(RequestShape *shape, int from_join, char **segments, int nrelations,
 			join->index = list_length(shape->joins);
 			join->parent = current;
 			join->relation = relation;
-			join->entity = relation->target;
+			join->entity = relation_target(relation);
 			join->depth = parent->depth + 1;
 			join->path = parent->path[0] ? psprintf("%s.%s", parent->path, relation->json_name) :
 				pstrdup(relation->json_name);

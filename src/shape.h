@@ -111,6 +111,8 @@ extern void include_all_fields(RequestShape *shape);
 extern void filter_parse(RequestShape *shape, Jsonb *filter);
 extern void order_parse(RequestShape *shape, const char *order_by);
 extern Datum field_input(MomentField *field, JsonbValue *value, bool for_write, bool *isnull);
+extern const char *field_operator(MomentField *field, ConditionOp op);
+extern Datum iso_date_input(const char *text, const char *what);
 
 /* query.c */
 extern void query_object(StringInfo buf, RequestShape *shape, bool with_metadata);

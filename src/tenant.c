@@ -1,25 +1,44 @@
 /*
  * tenant.c: which company a request works on, and whether the role may.
  *
- * Companies and their grants are read (as the extension owner) once per
- * backend and company code, and kept until moment.companies or
- * moment.company_grants change or role membership changes.
+ * Companies and their grants are read as the extension owner, with a fresh
+ * snapshot, once per company, and kept in a hash table by code (and one by
+ * id) until moment.companies, moment.company_grants or a role membership
+ * changes.  Each entry remembers the answer for the last role that asked,
+ * so that resolving the company in force and checking the grant costs the
+ * same for the 10 000th company as for the first.  At most
+ * MAX_CACHED_COMPANIES entries are kept; the least recently used goes first.
+ *
+ * A grant counts for the current role when the role has the privileges of
+ * the grantee (has_privs_of_role: NOINHERIT is honoured, as for table
+ * privileges), and, from 0.2.0 on, only while the grantee is a member of
+ * moment_read or moment_write: the rows of a dropped role are inert, even
+ * for a new role that reuses its oid (grant_company clears them first).
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "moment.h"
+#include "plancache.h"
 #include "registry.h"
 #include "tenant.h"
+
+#define MAX_CACHED_COMPANIES 65536
 
 typedef struct CompanyGrant
 {
@@ -29,20 +48,33 @@ typedef struct CompanyGrant
 
 typedef struct CompanyEntry
 {
-	char	   *code;
+	char	   *code;			/* NULL for an id that does not exist */
 	bool		exists;
 	int64		id;
 	int			ngrants;
 	CompanyGrant *grants;
+	dlist_node	lru;
+	bool		in_by_code;
+	bool		in_by_id;
+	/* the answer for the last role that asked */
+	Oid			answered_role;
+	bool		answered_granted;
+	bool		answered_writable;
 } CompanyEntry;
 
-#define MAX_CACHED_COMPANIES 256
+typedef struct CompanySlot
+{
+	uint64		key;			/* hash of the code, or the id */
+	CompanyEntry *entry;
+} CompanySlot;
 
 static MemoryContext tenant_context = NULL;
-static List *companies = NIL;	/* CompanyEntry *, in tenant_context */
+static HTAB *by_code = NULL;
+static HTAB *by_id = NULL;
+static dlist_head lru = DLIST_STATIC_INIT(lru);
 static bool tenant_valid = false;
 
-/* the last request.jwt.claims seen, and the company claim in it */
+/* the last request.jwt.claims seen, and the company claim in it (TopMemoryContext) */
 static char *last_claims = NULL;
 static char *last_claimed_code = NULL;
 
@@ -52,19 +84,83 @@ tenant_invalidate(void)
 	tenant_valid = false;
 }
 
+long
+tenant_cached_companies(void)
+{
+	return (tenant_valid && by_code) ? hash_get_num_entries(by_code) + hash_get_num_entries(by_id) : 0;
+}
+
+static HTAB *
+make_table(const char *name)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(CompanySlot);
+	ctl.hcxt = tenant_context;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 static void
 tenant_reset(void)
 {
 	if (tenant_context == NULL)
 		tenant_context = AllocSetContextCreate(CacheMemoryContext, "moment tenants",
-											   ALLOCSET_SMALL_SIZES);
+											   ALLOCSET_DEFAULT_SIZES);
 	else
 		MemoryContextReset(tenant_context);
-	companies = NIL;
-	last_claims = NULL;
-	last_claimed_code = NULL;
+	by_code = make_table("moment companies by code");
+	by_id = make_table("moment companies by id");
+	dlist_init(&lru);
 	tenant_valid = true;
 	registry_watch_catalog();
+}
+
+static uint64
+code_key(const char *code)
+{
+	return hash_bytes_extended((const unsigned char *) code, strlen(code), 11);
+}
+
+static void
+forget(CompanyEntry *entry)
+{
+	uint64		key;
+
+	if (entry->in_by_code)
+	{
+		key = code_key(entry->code);
+		hash_search(by_code, &key, HASH_REMOVE, NULL);
+	}
+	if (entry->in_by_id)
+	{
+		key = (uint64) entry->id;
+		hash_search(by_id, &key, HASH_REMOVE, NULL);
+	}
+	dlist_delete(&entry->lru);
+	if (entry->code)
+		pfree(entry->code);
+	if (entry->grants)
+		pfree(entry->grants);
+	pfree(entry);
+}
+
+/* Files an entry under a key, replacing whatever entry was there. */
+static void
+file_entry(HTAB *table, uint64 key, CompanyEntry *entry)
+{
+	CompanySlot *slot;
+	bool		found;
+
+	slot = hash_search(table, &key, HASH_FIND, NULL);
+	if (slot != NULL && slot->entry != entry)
+		forget(slot->entry);
+	slot = hash_search(table, &key, HASH_ENTER, &found);
+	slot->entry = entry;
+	if (table == by_code)
+		entry->in_by_code = true;
+	else
+		entry->in_by_id = true;
 }
 
 /* The "company" claim of PostgREST's request.jwt.claims, or NULL. */
@@ -75,7 +171,7 @@ claimed_company(void)
 	Jsonb	   *jb;
 	JsonbValue	key;
 	JsonbValue *value;
-	MemoryContext old_context;
+	char	   *code = NULL;
 
 	if (claims == NULL || claims[0] == '\0')
 		return NULL;
@@ -83,52 +179,76 @@ claimed_company(void)
 		return last_claimed_code;
 
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
-	old_context = MemoryContextSwitchTo(tenant_context);
-	last_claims = pstrdup(claims);
-	last_claimed_code = NULL;
-	if (JB_ROOT_IS_OBJECT(jb))
+	if (JB_ROOT_IS_OBJECT(jb) && !JB_ROOT_IS_SCALAR(jb))
 	{
 		key.type = jbvString;
 		key.val.string.val = "company";
 		key.val.string.len = strlen("company");
 		value = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
 		if (value != NULL && (value->type == jbvString || value->type == jbvNumeric))
-			last_claimed_code = jsonb_value_text(value);
+			code = jsonb_value_text(value);
 	}
-	MemoryContextSwitchTo(old_context);
+	/* one string of each, replaced: memory does not grow with distinct claims */
+	if (last_claims != NULL)
+		pfree(last_claims);
+	if (last_claimed_code != NULL)
+		pfree(last_claimed_code);
+	last_claims = MemoryContextStrdup(TopMemoryContext, claims);
+	last_claimed_code = code ? MemoryContextStrdup(TopMemoryContext, code) : NULL;
 	return last_claimed_code;
+}
+
+/* The group roles' oids, as an oid[] parameter. */
+static Datum
+group_roles(void)
+{
+	Datum		oids[2];
+
+	oids[0] = ObjectIdGetDatum(get_role_oid("moment_read", true));
+	oids[1] = ObjectIdGetDatum(get_role_oid("moment_write", true));
+	return PointerGetDatum(construct_array(oids, 2, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
 
 /*
  * Reads a company and its grants, by code or (code NULL) by id, as the
- * extension owner.  A company that does not exist is cached too.
+ * extension owner and with a fresh snapshot.  A company that does not exist
+ * is cached too.
  */
 static CompanyEntry *
 load_company(const char *code, int64 id)
 {
 	OwnerSwitch saved;
-	Oid			argtypes[1];
-	Datum		values[1];
+	Oid			argtypes[2];
+	Datum		values[2];
 	CompanyEntry *entry;
 	MemoryContext old_context;
+	KeptPlan   *plan;
+	bool		v1 = moment_catalog_version() < 2;
+	StringInfoData sql;
 
-	if (list_length(companies) >= MAX_CACHED_COMPANIES)
-		tenant_reset();
+	if (hash_get_num_entries(by_code) + hash_get_num_entries(by_id) >= MAX_CACHED_COMPANIES)
+		forget(dlist_container(CompanyEntry, lru, dlist_tail_node(&lru)));
 
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT c.id, c.code, g.role::pg_catalog.oid, g.writable "
+						   "FROM moment.companies c LEFT JOIN moment.company_grants g "
+						   "ON g.company_id OPERATOR(pg_catalog.=) c.id");
+	if (!v1)
+		appendStringInfoString(&sql, " AND EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
+							   "WHERE m.member OPERATOR(pg_catalog.=) g.role::pg_catalog.oid "
+							   "AND m.roleid OPERATOR(pg_catalog.=) ANY ($2))");
+	appendStringInfoString(&sql, code ? " WHERE c.code OPERATOR(pg_catalog.=) $1" :
+						   " WHERE c.id OPERATOR(pg_catalog.=) $1");
 	argtypes[0] = code ? TEXTOID : INT8OID;
 	values[0] = code ? CStringGetTextDatum(code) : Int64GetDatum(id);
+	argtypes[1] = OIDARRAYOID;
+	values[1] = v1 ? (Datum) 0 : group_roles();
+
 	spi_check(SPI_connect(), "SPI_connect");
 	run_as_extension_owner(&saved);
-	spi_check(SPI_execute_with_args(code ?
-									"SELECT c.id, g.role::oid, g.writable, c.code "
-									"FROM moment.companies c "
-									"LEFT JOIN moment.company_grants g ON g.company_id OPERATOR(pg_catalog.=) c.id "
-									"WHERE c.code OPERATOR(pg_catalog.=) $1" :
-									"SELECT c.id, g.role::oid, g.writable, c.code "
-									"FROM moment.companies c "
-									"LEFT JOIN moment.company_grants g ON g.company_id OPERATOR(pg_catalog.=) c.id "
-									"WHERE c.id OPERATOR(pg_catalog.=) $1",
-									1, argtypes, values, NULL, true, 0),
+	plan = plancache_get(sql.data, v1 ? 1 : 2, argtypes);
+	spi_check(SPI_execute_snapshot(kept_plan_spi(plan), values, NULL, GetLatestSnapshot(),
+								   InvalidSnapshot, true, false, 0),
 			  "reading moment.companies");
 	restore_user(&saved);
 
@@ -143,37 +263,47 @@ load_company(const char *code, int64 id)
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Oid			role;
 
 		entry->id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
 		if (entry->code == NULL)
-			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 4));
-		entry->grants[entry->ngrants].role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 2, &isnull));
+			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 2));
+		role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
 		if (isnull)
 			continue;
-		entry->grants[entry->ngrants].writable = DatumGetBool(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+		entry->grants[entry->ngrants].role = role;
+		entry->grants[entry->ngrants].writable = DatumGetBool(SPI_getbinval(tuple, tupdesc, 4, &isnull));
 		entry->ngrants++;
 	}
-	companies = lappend(companies, entry);
 	MemoryContextSwitchTo(old_context);
 	SPI_finish();
+
+	/* an entry for the code, and for the id (also of an id no company has) */
+	dlist_push_head(&lru, &entry->lru);
+	if (entry->code != NULL)
+		file_entry(by_code, code_key(entry->code), entry);
+	if (entry->exists || entry->code == NULL)
+		file_entry(by_id, (uint64) entry->id, entry);
 	return entry;
+
 }
 
 /* The cached company of that code, or (code NULL) of that id. */
 static CompanyEntry *
 find_company(const char *code, int64 id)
 {
-	ListCell   *cell;
+	uint64		key;
+	CompanySlot *slot;
 
 	if (!tenant_valid)
 		tenant_reset();
-	foreach(cell, companies)
+	key = code ? code_key(code) : (uint64) id;
+	slot = hash_search(code ? by_code : by_id, &key, HASH_FIND, NULL);
+	if (slot != NULL && (code ? (slot->entry->code != NULL && strcmp(slot->entry->code, code) == 0) :
+						 slot->entry->id == id))
 	{
-		CompanyEntry *entry = lfirst(cell);
-
-		if (code ? (entry->code != NULL && strcmp(entry->code, code) == 0) :
-			(entry->exists && entry->id == id))
-			return entry;
+		dlist_move_head(&lru, &slot->entry->lru);
+		return slot->entry;
 	}
 	return load_company(code, id);
 }
@@ -188,14 +318,22 @@ role_granted(CompanyEntry *entry, bool *writable)
 	*writable = false;
 	if (!entry->exists)
 		return false;
+	if (entry->answered_role == user && OidIsValid(user))
+	{
+		*writable = entry->answered_writable;
+		return entry->answered_granted;
+	}
 	for (int i = 0; i < entry->ngrants; i++)
 	{
-		if (is_member_of_role(user, entry->grants[i].role))
+		if (has_privs_of_role(user, entry->grants[i].role))
 		{
 			granted = true;
 			*writable |= entry->grants[i].writable;
 		}
 	}
+	entry->answered_role = user;
+	entry->answered_granted = granted;
+	entry->answered_writable = *writable;
 	return granted;
 }
 
@@ -225,8 +363,6 @@ tenant_company(bool for_write)
 				 errmsg("no company in force"),
 				 errhint("SET moment.company = '<company code>', or pass a \"company\" claim in request.jwt.claims.")));
 
-	/* our own copy: finding the company may reset the cache it came from */
-	code = pstrdup(code);
 	entry = find_company(code, 0);
 	if (moment_is_admin())
 	{
@@ -251,7 +387,8 @@ tenant_company(bool for_write)
 						GetUserNameFromId(user, false), code)));
 
 	result.id = entry->id;
-	result.code = code;
+	/* the entry may be evicted by a later lookup: the caller keeps a copy */
+	result.code = pstrdup(entry->code);
 	result.writable = writable;
 	return result;
 }
@@ -279,5 +416,6 @@ moment_company_visible(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	if (moment_is_admin())
 		PG_RETURN_BOOL(true);
+	AcceptInvalidationMessages();
 	PG_RETURN_BOOL(role_granted(find_company(NULL, PG_GETARG_INT64(0)), &writable));
 }

@@ -21,5 +21,6 @@ typedef struct CompanyInForce
  */
 extern CompanyInForce tenant_company(bool for_write);
 extern void tenant_invalidate(void);
+extern long tenant_cached_companies(void);
 
 #endif							/* MOMENT_TENANT_H */

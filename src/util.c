@@ -24,6 +24,7 @@
 
 static Oid	cached_extension_owner = InvalidOid;
 static Oid	cached_namespace = InvalidOid;
+static int	cached_catalog_version = 0;
 
 /*
  * lowerCamelCase of a snake_case name: time_record_date -> timeRecordDate.
@@ -83,6 +84,7 @@ moment_reset_extension_cache(void)
 {
 	cached_extension_owner = InvalidOid;
 	cached_namespace = InvalidOid;
+	cached_catalog_version = 0;
 }
 
 Oid
@@ -106,9 +108,33 @@ moment_extension_owner(void)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("extension \"moment\" is not installed in this database")));
 	cached_extension_owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
+		/* the SQL objects of 0.1.0 lack what 0.2.0 added; the library serves both */
+		cached_catalog_version = (!isnull && strcmp(TextDatumGetCString(version), "0.1.0") == 0) ? 1 : 2;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return cached_extension_owner;
+}
+
+/* 1 when the installed SQL objects are those of 0.1.0, 2 for 0.2.0. */
+int
+moment_catalog_version(void)
+{
+	if (cached_catalog_version == 0)
+		(void) moment_extension_owner();
+	return cached_catalog_version;
+}
+
+PG_FUNCTION_INFO_V1(moment_version);
+Datum
+moment_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(MOMENT_VERSION));
 }
 
 Oid
@@ -155,11 +181,34 @@ restore_user(OwnerSwitch *saved)
 }
 
 /*
+ * The one policy for catching errors: these are never turned into a result,
+ * relabelled and replayed, or swallowed, and nothing is committed after
+ * them.  A cancel or timeout, a shutdown (class 57), a lack of resources
+ * (53, out of memory included), a serialization failure or deadlock (40),
+ * a system error (58), an internal error (XX) and "transaction aborted"
+ * (25P02) go on to the caller as they are.
+ */
+bool
+error_must_propagate(ErrorData *edata)
+{
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return category == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		category == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) ||
+		category == ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK) ||
+		category == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) ||
+		category == ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR) ||
+		edata->sqlerrcode == ERRCODE_IN_FAILED_SQL_TRANSACTION ||
+		edata->elevel > ERROR;
+}
+
+/*
  * Runs work(arg) in an internal subtransaction, committed when work returns
- * true and rolled back when it returns false.  An error rolls it back too
- * and is returned, copied into the caller's memory, for the caller to raise
- * again, relabel or turn into a result; NULL means no error.  The caller's
- * memory context and resource owner are restored either way.
+ * true and rolled back when it returns false.  An error rolls it back too;
+ * one that error_must_propagate() is raised again at once, any other is
+ * returned, copied into the caller's memory, for the caller to raise again,
+ * relabel or turn into a result; NULL means no error.  The caller's memory
+ * context and resource owner are restored either way.
  */
 ErrorData *
 run_in_subtransaction(bool (*work) (void *arg), void *arg)
@@ -187,7 +236,41 @@ run_in_subtransaction(bool (*work) (void *arg), void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller_context);
 	CurrentResourceOwner = caller_owner;
+	if (error != NULL && error_must_propagate(error))
+		ReThrowError(error);
 	return error;
+}
+
+/*
+ * Raises an error again without the "SQL statement ..." lines of its
+ * context: the statements moment generates are no business of the user's.
+ */
+void
+rethrow_without_sql_context(ErrorData *edata)
+{
+	if (edata->context != NULL)
+	{
+		StringInfoData kept;
+		char	   *line = edata->context;
+
+		initStringInfo(&kept);
+		while (line && *line)
+		{
+			char	   *end = strchr(line, '\n');
+			int			len = end ? end - line : strlen(line);
+
+			if (strncmp(line, "SQL statement \"", 15) != 0 &&
+				strncmp(line, "SQL expression \"", 16) != 0)
+			{
+				if (kept.len > 0)
+					appendStringInfoChar(&kept, '\n');
+				appendBinaryStringInfo(&kept, line, len);
+			}
+			line = end ? end + 1 : NULL;
+		}
+		edata->context = kept.len > 0 ? kept.data : NULL;
+	}
+	ReThrowError(edata);
 }
 
 void

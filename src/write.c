@@ -8,6 +8,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -69,6 +70,7 @@ body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
 		{
 			MomentField *field = entity_field(entity, key);
 
+			CHECK_FOR_INTERRUPTS();
 			if (strcmp(key, "companyId") == 0 || (field != NULL && !field->writable))
 				ereport(ERROR,
 						(errcode(ERRCODE_GENERATED_ALWAYS),
@@ -77,6 +79,8 @@ body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
 						 errdetail("The company is the company in force.") :
 						 strcmp(key, "id") == 0 ?
 						 errdetail("Ids are assigned on create and name the object on update.") :
+						 (field == entity->created_at_field || field == entity->updated_at_field) ?
+						 errdetail("createdAt and updatedAt are kept by the database: they are read-only.") :
 						 errdetail("The field is computed by the database.")));
 			if (field == NULL)
 				raise_unknown_name(entity, key, "field", what, entity_field_names(entity));
@@ -90,33 +94,42 @@ body_parse(MomentEntity *entity, Jsonb *body, int *nvalues, const char *what)
 	return values;
 }
 
-/* "SELECT <object> FROM t LEFT JOIN ...": the projection of a written row. */
-char *
-projection_sql(RequestShape *projection)
+/*
+ * The projection of a written row: its object expression and "FROM t LEFT
+ * JOIN ...", t being the CTE of the INSERT or UPDATE.
+ */
+static void
+projection_parts(RequestShape *projection, WriteProjection *out)
 {
-	StringInfoData sql;
+	StringInfoData buf;
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	query_object(&sql, projection, true);
-	query_from(&sql, projection, "t", false);
-	return sql.data;
+	initStringInfo(&buf);
+	query_object(&buf, projection, true);
+	out->object = buf.data;
+	initStringInfo(&buf);
+	query_from(&buf, projection, "t", false);
+	out->from = buf.data;
+	out->sql = psprintf("SELECT %s%s", out->object, out->from);
+	out->with_metadata = projection->metadata_sets != NIL;
 }
 
 /*
  * Runs a statement expected to give at most one jsonb; returns it copied to
- * result_context, or NULL when no row came back.
+ * result_context, or NULL when no row came back.  pin: the statement holds
+ * metadata expressions, run with search_path pinned.
  */
 Jsonb *
 execute_for_object(const char *sql, int nargs, Oid *argtypes, Datum *values, char *nulls,
-				   bool read_only, MemoryContext result_context)
+				   bool read_only, bool pin, MemoryContext result_context)
 {
-	SPIPlanPtr	plan;
+	KeptPlan   *plan;
 	Jsonb	   *result = NULL;
 	bool		fresh;
-	int			guc_nest_level = 0;
+	int			guc_nest_level = -1;
+	int			pinned;
 
 	spi_check(SPI_connect(), "SPI_connect");
+	pinned = pin_search_path(pin);
 
 	/*
 	 * These statements read one row of each relation: plan them once,
@@ -131,9 +144,10 @@ execute_for_object(const char *sql, int nargs, Oid *argtypes, Datum *values, cha
 		(void) set_config_option("enable_memoize", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
-	spi_check(SPI_execute_plan(plan, values, nulls, read_only, 2), "statement");
-	if (fresh)
+	spi_check(kept_plan_execute(plan, values, nulls, read_only, 2), "statement");
+	if (guc_nest_level >= 0)
 		AtEOXact_GUC(true, guc_nest_level);
+	unpin_search_path(pinned);
 	if (SPI_processed > 1)
 		elog(ERROR, "moment: statement returned %llu rows where one was expected",
 			 (unsigned long long) SPI_processed);
@@ -172,24 +186,17 @@ create_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *pro
 
 /*
  * "UPDATE <table> AS u SET ...": each given field from $3.. (or, for a
- * set-based update, from the unnested columns v.v1..), and updated_at set
- * unless the body sets it.
+ * set-based update, from the unnested columns v.v1..), and updated_at.
  */
 void
 update_set_clause(StringInfo sql, MomentEntity *entity, BodyValue *values, int nvalues,
 				  bool from_unnest)
 {
-	bool		sets_updated_at = false;
-
 	appendStringInfo(sql, "UPDATE %s AS u SET ", entity->qualified_table);
 	for (int i = 0; i < nvalues; i++)
-	{
 		appendStringInfo(sql, from_unnest ? "%s%s = v.v%d" : "%s%s = $%d", i > 0 ? ", " : "",
 						 values[i].field->quoted_column, from_unnest ? i + 1 : i + 3);
-		if (values[i].field == entity->updated_at_field)
-			sets_updated_at = true;
-	}
-	if (entity->updated_at_field != NULL && !sets_updated_at)
+	if (entity->updated_at_field != NULL)
 		appendStringInfo(sql, "%s%s = pg_catalog.now()", nvalues > 0 ? ", " : "",
 						 entity->updated_at_field->quoted_column);
 	else if (nvalues == 0)
@@ -206,7 +213,7 @@ update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *pro
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "WITH t AS (");
 	update_set_clause(&sql, entity, values, nvalues, false);
-	appendStringInfo(&sql, " WHERE u.company_id = $1 AND u.%s = $2 RETURNING u.*) %s",
+	appendStringInfo(&sql, " WHERE u.company_id OPERATOR(pg_catalog.=) $1 AND u.%s OPERATOR(pg_catalog.=) $2 RETURNING u.*) %s",
 					 entity->id_field->quoted_column, projection);
 	return sql.data;
 }
@@ -214,7 +221,8 @@ update_sql(MomentEntity *entity, BodyValue *values, int nvalues, const char *pro
 char *
 delete_sql(MomentEntity *entity)
 {
-	return psprintf("DELETE FROM %s AS t WHERE t.company_id = $1 AND t.%s = $2 RETURNING CAST(t.%s AS bigint)",
+	return psprintf("DELETE FROM %s AS t WHERE t.company_id OPERATOR(pg_catalog.=) $1 AND t.%s OPERATOR(pg_catalog.=) $2 "
+					"RETURNING CAST(t.%s AS pg_catalog.int8)",
 					entity->qualified_table, entity->id_field->quoted_column,
 					entity->id_field->quoted_column);
 }
@@ -230,19 +238,35 @@ write_projection(MomentEntity *entity, int64 company_id, const char *include)
 	return shape;
 }
 
-/* "SELECT <object> FROM t ..." for an entity and include spec, memoized. */
-char *
-write_projection_sql(MomentEntity *entity, int64 company_id, const char *include)
+/*
+ * The projection of an entity and include spec for writes, memoized (as
+ * "M" or "-" for metadata, the object, \x1f, the FROM clause).
+ */
+void
+write_projection_sql(MomentEntity *entity, int64 company_id, const char *include, WriteProjection *out)
 {
 	char	   *shape_key = psprintf("projection\x1f%s\x1f%s", entity->name, include ? include : "");
 	const char *memo = statement_memo_get(shape_key);
-	char	   *sql;
+	RequestShape *shape;
+	List	   *entities = NIL;
+	ListCell   *cell;
 
 	if (memo != NULL)
-		return pstrdup(memo);
-	sql = projection_sql(write_projection(entity, company_id, include));
-	statement_memo_put(shape_key, sql);
-	return sql;
+	{
+		const char *separator = strchr(memo, '\x1f');
+
+		out->with_metadata = (memo[0] == 'M');
+		out->object = pnstrdup(memo + 1, separator - memo - 1);
+		out->from = pstrdup(separator + 1);
+		out->sql = psprintf("SELECT %s%s", out->object, out->from);
+		return;
+	}
+	shape = write_projection(entity, company_id, include);
+	projection_parts(shape, out);
+	foreach(cell, shape->joins)
+		entities = lappend(entities, ((ShapeJoin *) lfirst(cell))->entity);
+	statement_memo_put(shape_key, psprintf("%c%s\x1f%s", out->with_metadata ? 'M' : '-', out->object, out->from),
+					   entities);
 }
 
 Jsonb *
@@ -250,13 +274,19 @@ request_create(const char *entity_name, Jsonb *body, const char *include)
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(true);
-	char	   *projection = write_projection_sql(entity, company.id, include);
+	WriteProjection projection;
 	int			nvalues;
-	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
-	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 1));
-	Datum	   *args = palloc(sizeof(Datum) * (nvalues + 1));
-	char	   *nulls = palloc(sizeof(char) * (nvalues + 1));
+	BodyValue  *values;
+	Oid		   *argtypes;
+	Datum	   *args;
+	char	   *nulls;
 	Jsonb	   *result;
+
+	write_projection_sql(entity, company.id, include, &projection);
+	values = body_parse(entity, body, &nvalues, "body");
+	argtypes = palloc(sizeof(Oid) * (nvalues + 1));
+	args = palloc(sizeof(Datum) * (nvalues + 1));
+	nulls = palloc(sizeof(char) * (nvalues + 1));
 
 	argtypes[0] = INT8OID;
 	args[0] = Int64GetDatum(company.id);
@@ -269,28 +299,29 @@ request_create(const char *entity_name, Jsonb *body, const char *include)
 		args[i + 1] = field_input(values[i].field, &values[i].value, true, &isnull);
 		nulls[i + 1] = isnull ? 'n' : ' ';
 	}
-	result = execute_for_object(create_sql(entity, values, nvalues, projection),
-								nvalues + 1, argtypes, args, nulls, false, CurrentMemoryContext);
+	result = execute_for_object(create_sql(entity, values, nvalues, projection.sql),
+								nvalues + 1, argtypes, args, nulls, false, projection.with_metadata,
+								CurrentMemoryContext);
 	if (result == NULL)
 		elog(ERROR, "moment: insert into %s returned no row", entity->qualified_table);
 	return result;
 }
 
-static void
+void
 raise_not_found(MomentEntity *entity, int64 id, const char *label)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
 			 label ?
-			 errmsg("%s: %s " INT64_FORMAT " does not exist", label, entity->name, id) :
-			 errmsg("%s " INT64_FORMAT " does not exist", entity->name, id),
-			 errdetail("No %s with that id belongs to the company in force.", entity->name)));
+			 errmsg("%s: %s " INT64_FORMAT " does not exist", label, entity->singular, id) :
+			 errmsg("%s " INT64_FORMAT " does not exist", entity->singular, id),
+			 errdetail("No %s with that id belongs to the company in force.", entity->singular)));
 }
 
 /* Shared by update and batch: one update of a row by id. */
 Jsonb *
 update_one(MomentEntity *entity, int64 company_id, int64 id, BodyValue *values, int nvalues,
-		   const char *projection, const char *label, MemoryContext result_context)
+		   const char *projection, bool pin, const char *label, MemoryContext result_context)
 {
 	Oid		   *argtypes = palloc(sizeof(Oid) * (nvalues + 2));
 	Datum	   *args = palloc(sizeof(Datum) * (nvalues + 2));
@@ -312,7 +343,7 @@ update_one(MomentEntity *entity, int64 company_id, int64 id, BodyValue *values, 
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
 	result = execute_for_object(update_sql(entity, values, nvalues, projection),
-								nvalues + 2, argtypes, args, nulls, false, result_context);
+								nvalues + 2, argtypes, args, nulls, false, pin, result_context);
 	if (result == NULL)
 		raise_not_found(entity, id, label);
 	return result;
@@ -324,14 +355,14 @@ delete_one(MomentEntity *entity, int64 company_id, int64 id, const char *label)
 {
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		args[2];
-	SPIPlanPtr	plan;
+	KeptPlan   *plan;
 	uint64		processed;
 
 	args[0] = Int64GetDatum(company_id);
 	args[1] = Int64GetDatum(id);
 	spi_check(SPI_connect(), "SPI_connect");
 	plan = plancache_get(delete_sql(entity), 2, argtypes);
-	spi_check(SPI_execute_plan(plan, args, NULL, false, 0), "delete");
+	spi_check(kept_plan_execute(plan, args, NULL, false, 0), "delete");
 	processed = SPI_processed;
 	SPI_finish();
 	if (processed == 0)
@@ -343,12 +374,14 @@ request_update(const char *entity_name, int64 id, Jsonb *body, const char *inclu
 {
 	MomentEntity *entity = registry_entity(entity_name);
 	CompanyInForce company = tenant_company(true);
-	char	   *projection = write_projection_sql(entity, company.id, include);
+	WriteProjection projection;
 	int			nvalues;
-	BodyValue  *values = body_parse(entity, body, &nvalues, "body");
+	BodyValue  *values;
 
-	return update_one(entity, company.id, id, values, nvalues, projection, NULL,
-					  CurrentMemoryContext);
+	write_projection_sql(entity, company.id, include, &projection);
+	values = body_parse(entity, body, &nvalues, "body");
+	return update_one(entity, company.id, id, values, nvalues, projection.sql, projection.with_metadata,
+					  NULL, CurrentMemoryContext);
 }
 
 int64
@@ -380,27 +413,46 @@ PG_FUNCTION_INFO_V1(moment_create);
 Datum
 moment_create(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_JSONB_P(request_create(text_arg(fcinfo, 0),
-									 PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
-									 text_arg(fcinfo, 2)));
+	Jsonb	   *volatile result = NULL;
+
+	API_ENTRY_BEGIN
+	{
+		result = request_create(text_arg(fcinfo, 0), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+								text_arg(fcinfo, 2));
+	}
+	API_ENTRY_END;
+	PG_RETURN_JSONB_P(result);
 }
 
 PG_FUNCTION_INFO_V1(moment_update);
 Datum
 moment_update(PG_FUNCTION_ARGS)
 {
-	registry_entity(text_arg(fcinfo, 0));
-	require_id(fcinfo, 1);
-	PG_RETURN_JSONB_P(request_update(text_arg(fcinfo, 0), PG_GETARG_INT64(1),
-									 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-									 text_arg(fcinfo, 3)));
+	Jsonb	   *volatile result = NULL;
+
+	API_ENTRY_BEGIN
+	{
+		registry_entity(text_arg(fcinfo, 0));
+		require_id(fcinfo, 1);
+		result = request_update(text_arg(fcinfo, 0), PG_GETARG_INT64(1),
+								PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), text_arg(fcinfo, 3));
+	}
+	API_ENTRY_END;
+	PG_RETURN_JSONB_P(result);
 }
 
 PG_FUNCTION_INFO_V1(moment_delete);
 Datum
 moment_delete(PG_FUNCTION_ARGS)
 {
-	registry_entity(text_arg(fcinfo, 0));
-	require_id(fcinfo, 1);
-	PG_RETURN_INT64(request_delete(text_arg(fcinfo, 0), PG_GETARG_INT64(1)));
+	int64 volatile result = 0;
+
+	API_ENTRY_BEGIN
+	{
+		registry_entity(text_arg(fcinfo, 0));
+		require_id(fcinfo, 1);
+		result = request_delete(text_arg(fcinfo, 0), PG_GETARG_INT64(1));
+	}
+	API_ENTRY_END;
+	PG_RETURN_INT64(result);
 }

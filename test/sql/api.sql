@@ -14,7 +14,9 @@ SELECT * FROM moment.api('PATCH', '/api/1.0/companies/cloudware/offers/2/include
 SET moment.company = 'cloudware';
 SELECT * FROM moment.api('GET', '/offers/1/include/name+customer.name');
 SELECT * FROM moment.api('get', 'offers/1/include/name');
-SELECT * FROM moment.api('GET', '/offers/1');
+-- without /include/: the default representation (every field and the related names)
+SELECT status, response - 'createdAt' - 'updatedAt' AS response FROM moment.api('GET', '/offers/1');
+SELECT * FROM moment.api('GET', '/offers/1/include/base');
 
 -- POST /timeRecords/batch with create, update and delete
 SELECT status, jsonb_pretty(response) FROM moment.api('POST', '/api/1.0/companies/cloudware/timeRecords/batch/include/minutes+description', $${
