@@ -539,7 +539,9 @@ dispatch(Route *route, Jsonb *body, Jsonb **response)
 			if (*response == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_NO_DATA_FOUND),
-						 errmsg("%s " INT64_FORMAT " does not exist", route->entity, route->id)));
+						 errmsg("%s " INT64_FORMAT " does not exist", registry_entity(route->entity)->singular, route->id),
+						 errdetail("No %s with that id belongs to the company in force.",
+								   registry_entity(route->entity)->singular)));
 			return 200;
 		}
 		if (put)

@@ -1027,7 +1027,7 @@ class Session:
                 check_text(notice, desc, "a notice")
             check(rows, desc, cur)
             if function == "api":
-                cur.execute("SELECT current_user::text, moment.current_company_id()")
+                cur.execute("SELECT current_user::text, moment_internal.current_company_id()")
                 user, _ = cur.fetchone()
                 want = RO_ROLE if read_only else ROLE
                 if user != want:

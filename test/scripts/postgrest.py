@@ -40,8 +40,9 @@ def expect(response, status, sqlstate, what):
           "HTTP %d %s" % (response.status, json.dumps(response.body)))
 
 
-def ok(response, what):
-    check(response.status == 200 and response.error is None, what + " -> HTTP 200",
+def ok(response, what, status=200):
+    """A successful call; /rpc/api answers with the status api() set in response.status."""
+    check(response.status == status and response.error is None, what + " -> HTTP %d" % status,
           "HTTP %d %s" % (response.status, json.dumps(response.body)))
     return response.body
 
@@ -386,11 +387,11 @@ try:
     check(body and body[0].get("status") == 200 and body[0]["response"].get("name") == "Fjord AS",
           "api GET /customers/{id} through GET /rpc/api", body)
     body = ok(call("POST", "api", body={"method": "POST", "path": "/customers",
-                                        "body": {"name": "Via Api AS"}}), "POST /rpc/api POST /customers")
+                                        "body": {"name": "Via Api AS"}}), "POST /rpc/api POST /customers", 201)
     check(body and body[0].get("status") in (200, 201) and body[0]["response"].get("name") == "Via Api AS",
           "api creates a customer", body)
     body = ok(call("POST", "api", body={"method": "GET", "path": "/api/1.0/companies/othercorp/customers"}),
-              "POST /rpc/api for another company's path")
+              "POST /rpc/api for another company's path", 403)
     check(body and body[0].get("status") == 403 and "Secret" not in json.dumps(body),
           "api answers 403 for a company not granted, no rows leak", body)
 
@@ -433,7 +434,7 @@ try:
     expect(call("POST", "delete", body={"entity": "customers", "id": customers[0]}, claims=reader),
            403, "42501", "read-only grant: POST /rpc/delete")
     body = ok(call("POST", "api", body={"method": "POST", "path": "/customers", "body": {"name": "No"}},
-                   claims=reader), "read-only grant: POST /rpc/api POST /customers")
+                   claims=reader), "read-only grant: POST /rpc/api POST /customers", 403)
     check(body and body[0].get("status") == 403, "api answers 403 to a read-only grant's write", body)
     check(count("customers") == before, "read-only grant wrote nothing", count("customers"))
 

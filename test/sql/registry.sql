@@ -109,20 +109,20 @@ SELECT p.proname, count(*) AS signatures, string_agg(DISTINCT p.provolatile::tex
 SELECT name, setting, min_val, max_val, context FROM pg_settings WHERE name LIKE 'moment.%' ORDER BY name;
 
 -- The company in force: moment.company, else the company claim of request.jwt.claims
-SELECT pg_temp.try($$ SELECT moment.current_company_id() $$);
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id() $$);
 SET moment.company = 'rival';
-SELECT moment.current_company_id();
+SELECT moment_internal.current_company_id();
 RESET moment.company;
 SELECT set_config('request.jwt.claims', '{"role": "web", "company": "cloudware"}', false) IS NOT NULL;
-SELECT moment.current_company_id();
+SELECT moment_internal.current_company_id();
 SET moment.company = 'rival';
-SELECT moment.current_company_id() AS setting_wins;
+SELECT moment_internal.current_company_id() AS setting_wins;
 RESET moment.company;
 SELECT set_config('request.jwt.claims', '{"role": "web"}', false) IS NOT NULL;
-SELECT pg_temp.try($$ SELECT moment.current_company_id() $$);
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id() $$);
 SELECT set_config('request.jwt.claims', '', false) IS NOT NULL;
 SET moment.company = 'nowhere';
-SELECT pg_temp.try($$ SELECT moment.current_company_id() $$);
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id() $$);
 RESET moment.company;
 
 -- Grants: only superusers and the extension owner may grant
@@ -131,22 +131,22 @@ SET ROLE moment_reg_user;
 SELECT pg_temp.try($$ SELECT moment.grant_company('cloudware', 'moment_reg_user') $$);
 SELECT pg_temp.try($$ SELECT moment.register_entity('x', 'moment.offers') $$);
 SET moment.company = 'cloudware';
-SELECT pg_temp.try($$ SELECT moment.current_company_id() $$);
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id() $$);
 RESET ROLE;
 SELECT moment.grant_company('cloudware', 'moment_reg_user', false);
 SELECT pg_temp.try($$ SELECT moment.grant_company('nowhere', 'moment_reg_user') $$);
 SELECT pg_temp.try($$ SELECT moment.grant_company('cloudware', 'no_such_role') $$);
 SET ROLE moment_reg_user;
-SELECT moment.current_company_id();
-SELECT pg_temp.try($$ SELECT moment.current_company_id(true) $$);
+SELECT moment_internal.current_company_id();
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id(true) $$);
 RESET ROLE;
 SELECT moment.grant_company('cloudware', 'moment_reg_user', true);
 SET ROLE moment_reg_user;
-SELECT moment.current_company_id(true);
+SELECT moment_internal.current_company_id(true);
 RESET ROLE;
 SELECT moment.revoke_company('cloudware', 'moment_reg_user');
 SET ROLE moment_reg_user;
-SELECT pg_temp.try($$ SELECT moment.current_company_id() $$);
+SELECT pg_temp.try($$ SELECT moment_internal.current_company_id() $$);
 RESET ROLE;
 DROP OWNED BY moment_reg_user;
 DROP ROLE moment_reg_user;

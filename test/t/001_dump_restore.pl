@@ -151,7 +151,7 @@ foreach my $table (@tables)
 is( $node->safe_psql(
 		'restored',
 		"SELECT count(*) FROM moment.entities WHERE builtin"),
-	'5',
+	'8',
 	'built-in entities are there once');
 is( $node->safe_psql(
 		'restored',

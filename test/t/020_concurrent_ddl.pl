@@ -217,7 +217,7 @@ s1_is(q{SELECT moment.get('gadgets', 1, 'looks')},
 	'{"id": 1, "name": "g1", "note": "n", "color": 12}', 'define_part: redefined part');
 s2(q{SELECT moment.define_part('widgets', 'full', ARRAY['label', 'gadget.looks'])});
 s1_is(q{SELECT moment.get('widgets', 1, 'full')},
-	'{"id": 1, "label": "w1", "gadgetName": "g2", "gadgetNote": "n", "gadgetColor": null}',
+	'{"id": 1, "label": "w1", "gadgetId": 2, "gadgetName": "g2", "gadgetNote": "n", "gadgetColor": null}',
 	'define_part: new part with a relation part');
 s2(q{SELECT moment.define_metadata('gadgets', 'stats', 'named', 'count(t.name)')});
 s1_is(q{SELECT moment.list('gadgets', 'metadata.stats+metadata.count', '{"id": [1, 2]}')->'metadata'},
@@ -304,6 +304,21 @@ $s1->quit;
 # savepoint.  The next request of the same transaction must rebuild, not use
 # the half-built copy (bugs-faults.md F3: it crashed on a relation whose
 # target was not resolved yet).
+# A request locks only the tables it touches: an exclusive lock on projects
+# does not hold up a get of offers with their customers' names (0.1.0
+# rebuilt the whole registry, locking every registered table).
+{
+	my $locker = $node->background_psql('postgres');
+	$locker->query_safe('BEGIN');
+	$locker->query_safe('LOCK TABLE moment.projects IN ACCESS EXCLUSIVE MODE');
+	s2(q{SELECT moment.define_part('offers', 'probeUnrelated', ARRAY['name'])});
+	is($node->safe_psql('postgres', q{SET moment.company = 'acme'; SET lock_timeout = '200ms';
+		SELECT moment.get('offers', 1, 'probeUnrelated+customer.name') IS NULL}),
+		't', 'a request is not held up by a lock on a table it does not touch');
+	$locker->query_safe('ROLLBACK');
+	$locker->quit;
+}
+
 foreach my $how ('api', 'savepoint')
 {
 	# short per-query timeout: should the backend crash, psql exits and
@@ -317,7 +332,8 @@ foreach my $how ('api', 'savepoint')
 	s2(qq{SELECT moment.define_part('offers', '$part', ARRAY['name'])});
 	my $locker = $node->background_psql('postgres');
 	$locker->query_safe('BEGIN');
-	$locker->query_safe('LOCK TABLE moment.projects IN ACCESS EXCLUSIVE MODE');
+	# the request needs the customers table's shape anew (a new part came), and waits for it
+	$locker->query_safe('LOCK TABLE moment.customers IN ACCESS EXCLUSIVE MODE');
 	$s3->query_safe('BEGIN');
 	$s3->query_safe(q{SET LOCAL lock_timeout = '200ms'});
 	if ($how eq 'api')
