@@ -837,7 +837,7 @@ AS $$
 DECLARE
 	company bigint;
 	grantee oid;
-	group_role name := CASE WHEN writable THEN 'moment_write' ELSE 'moment_read' END;
+	groups oid[] := ARRAY[pg_catalog.to_regrole('moment_read')::pg_catalog.oid, pg_catalog.to_regrole('moment_write')::pg_catalog.oid];
 BEGIN
 	PERFORM moment_internal.require_admin();
 	IF company_code IS NULL OR role IS NULL OR writable IS NULL THEN
@@ -848,27 +848,21 @@ BEGIN
 		RAISE EXCEPTION 'company "%" does not exist', company_code USING ERRCODE = '22023';
 	END IF;
 	-- the role's exact name, as PostgreSQL's own functions taking a role name do
-	SELECT r.oid INTO grantee FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) grant_company.role;
+	grantee := pg_catalog.to_regrole(pg_catalog.quote_ident(grant_company.role))::pg_catalog.oid;
 	IF grantee IS NULL THEN
 		RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
 	END IF;
-	IF grantee OPERATOR(pg_catalog.=) ANY (SELECT r.oid FROM pg_catalog.pg_roles r
-								 WHERE r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['moment_read', 'moment_write']::pg_catalog.name[])) THEN
+	IF grantee OPERATOR(pg_catalog.=) ANY (groups) THEN
 		RAISE EXCEPTION 'role "%" is one of moment''s own group roles', role USING ERRCODE = '22023';
 	END IF;
 	-- A role that is no member of the group roles holds no grant: rows left by
 	-- a dropped role whose oid was reused must not pass to the new role.
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-				    WHERE m.member OPERATOR(pg_catalog.=) grantee
-					  AND g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['moment_read', 'moment_write']::pg_catalog.name[])) THEN
-		DELETE FROM moment.company_grants g WHERE g.role::pg_catalog.oid OPERATOR(pg_catalog.=) grantee;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+				    WHERE m.member OPERATOR(pg_catalog.=) grantee AND m.roleid OPERATOR(pg_catalog.=) ANY (groups)) THEN
+		DELETE FROM moment.company_grants g WHERE g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	END IF;
 	INSERT INTO moment.company_grants AS g (company_id, role, writable) VALUES (company, grantee::pg_catalog.regrole, writable)
 	ON CONFLICT ON CONSTRAINT company_grants_pkey DO UPDATE SET writable = excluded.writable;
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-				    WHERE m.member OPERATOR(pg_catalog.=) grantee AND g.rolname OPERATOR(pg_catalog.=) group_role) THEN
-		EXECUTE pg_catalog.format('GRANT %I TO %I', group_role, grant_company.role);
-	END IF;
 	PERFORM moment.sync_group_roles(grantee);
 END
 $$;
@@ -888,22 +882,25 @@ DECLARE
 	wants_write boolean;
 	wants_read boolean;
 	group_role name;
+	wanted boolean;
 BEGIN
 	PERFORM moment_internal.require_admin();
 	IF role_name IS NULL THEN
 		RETURN;
 	END IF;
 	SELECT pg_catalog.bool_or(g.writable), pg_catalog.bool_or(NOT g.writable) INTO wants_write, wants_read
-	  FROM moment.company_grants g WHERE g.role::pg_catalog.oid OPERATOR(pg_catalog.=) grantee;
+	  FROM moment.company_grants g WHERE g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	wants_read := coalesce(wants_read, false) AND NOT coalesce(wants_write, false);
 	wants_write := coalesce(wants_write, false);
 	FOREACH group_role IN ARRAY ARRAY['moment_read', 'moment_write']::pg_catalog.name[] LOOP
-		IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
-				    WHERE m.member OPERATOR(pg_catalog.=) grantee AND g.rolname OPERATOR(pg_catalog.=) group_role) THEN
-			IF NOT (CASE WHEN group_role OPERATOR(pg_catalog.=) 'moment_write' THEN wants_write ELSE wants_read END) THEN
+		wanted := CASE WHEN group_role OPERATOR(pg_catalog.=) 'moment_write' THEN wants_write ELSE wants_read END;
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+				    WHERE m.member OPERATOR(pg_catalog.=) grantee
+					  AND m.roleid OPERATOR(pg_catalog.=) pg_catalog.to_regrole(group_role)::pg_catalog.oid) THEN
+			IF NOT wanted THEN
 				EXECUTE pg_catalog.format('REVOKE %I FROM %I', group_role, role_name);
 			END IF;
-		ELSIF (CASE WHEN group_role OPERATOR(pg_catalog.=) 'moment_write' THEN wants_write ELSE wants_read END) THEN
+		ELSIF wanted THEN
 			EXECUTE pg_catalog.format('GRANT %I TO %I', group_role, role_name);
 		END IF;
 	END LOOP;
@@ -919,7 +916,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	grantee oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) revoke_company.role);
+	grantee oid := pg_catalog.to_regrole(pg_catalog.quote_ident(revoke_company.role))::pg_catalog.oid;
 BEGIN
 	PERFORM moment_internal.require_admin();
 	IF grantee IS NULL THEN
@@ -928,7 +925,7 @@ BEGIN
 	DELETE FROM moment.company_grants g
 	 USING moment.companies c
 	 WHERE c.id OPERATOR(pg_catalog.=) g.company_id AND c.code OPERATOR(pg_catalog.=) company_code
-	   AND g.role::pg_catalog.oid OPERATOR(pg_catalog.=) grantee;
+	   AND g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	PERFORM moment.sync_group_roles(grantee);
 END
 $$;
