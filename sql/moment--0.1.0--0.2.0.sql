@@ -437,6 +437,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	seq regclass;
+	grantee record;
 BEGIN
 	PERFORM moment_internal.require_admin();
 	EXECUTE pg_catalog.format('GRANT SELECT ON %s TO moment_read', tbl);
@@ -450,6 +451,14 @@ BEGIN
 		   AND d.refobjid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid
 	LOOP
 		EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO moment_write', seq);
+	END LOOP;
+	-- NOINHERIT grantees hold the privileges directly
+	FOR grantee IN
+		SELECT g.role::pg_catalog.oid AS role, pg_catalog.bool_or(g.writable) AS writable
+		  FROM moment.company_grants g JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.role::pg_catalog.oid
+		 WHERE NOT r.rolinherit GROUP BY g.role
+	LOOP
+		PERFORM moment.set_direct_privileges(grantee.role, true, grantee.writable, tbl);
 	END LOOP;
 END
 $$;
@@ -665,6 +674,55 @@ $$;
 COMMENT ON FUNCTION moment.grant_company(text, name, boolean) IS
 'Lets a role (and every role that has its privileges) use a company, read-only or read-write; makes it a member of moment_read or moment_write, which hold the table and sequence privileges. Superuser or extension owner only.';
 
+-- A NOINHERIT role does not use its group roles' privileges (PostgreSQL's
+-- own semantics, which the grant check follows too): it gets the table and
+-- sequence privileges directly instead.
+CREATE FUNCTION moment.set_direct_privileges(grantee oid, readable boolean, writable boolean, tbl regclass DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	role_name name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) grantee);
+	object record;
+BEGIN
+	PERFORM moment_internal.require_admin();
+	IF role_name IS NULL THEN
+		RETURN;
+	END IF;
+	IF tbl IS NULL THEN
+		EXECUTE pg_catalog.format(CASE WHEN readable OR writable THEN 'GRANT SELECT ON moment.companies TO %I'
+								  ELSE 'REVOKE SELECT ON moment.companies FROM %I' END, role_name);
+		EXECUTE pg_catalog.format(CASE WHEN readable OR writable
+								  THEN 'GRANT EXECUTE ON FUNCTION moment_internal.current_company_id(boolean), moment_internal.company_visible(bigint) TO %I'
+								  ELSE 'REVOKE EXECUTE ON FUNCTION moment_internal.current_company_id(boolean), moment_internal.company_visible(bigint) FROM %I' END,
+								  role_name);
+	END IF;
+	FOR object IN SELECT e.table_name FROM moment.entities e
+				   WHERE tbl IS NULL OR e.table_name OPERATOR(pg_catalog.=) tbl ORDER BY e.name LOOP
+		EXECUTE pg_catalog.format(CASE WHEN readable OR writable THEN 'GRANT SELECT ON %s TO %I'
+								  ELSE 'REVOKE SELECT ON %s FROM %I' END, object.table_name, role_name);
+		EXECUTE pg_catalog.format(CASE WHEN writable THEN 'GRANT INSERT, UPDATE, DELETE ON %s TO %I'
+								  ELSE 'REVOKE INSERT, UPDATE, DELETE ON %s FROM %I' END, object.table_name, role_name);
+	END LOOP;
+	FOR object IN
+		SELECT DISTINCT s.oid::pg_catalog.regclass AS seq
+		  FROM moment.entities e
+		  JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		  JOIN pg_catalog.pg_class s ON s.oid OPERATOR(pg_catalog.=) d.objid AND s.relkind OPERATOR(pg_catalog.=) 'S'
+		 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND (tbl IS NULL OR e.table_name OPERATOR(pg_catalog.=) tbl)
+	LOOP
+		EXECUTE pg_catalog.format(CASE WHEN writable THEN 'GRANT USAGE ON SEQUENCE %s TO %I'
+								  ELSE 'REVOKE USAGE ON SEQUENCE %s FROM %I' END, object.seq, role_name);
+	END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION moment.set_direct_privileges(oid, boolean, boolean, regclass) IS
+'Grants (or revokes) a NOINHERIT role the privileges moment_read and moment_write would give it, on every entity table or on one.';
+
 CREATE OR REPLACE FUNCTION moment.sync_group_roles(grantee oid)
 RETURNS void
 LANGUAGE plpgsql
@@ -697,6 +755,9 @@ BEGIN
 			EXECUTE pg_catalog.format('GRANT %I TO %I', group_role, role_name);
 		END IF;
 	END LOOP;
+	IF NOT (SELECT r.rolinherit FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) grantee) THEN
+		PERFORM moment.set_direct_privileges(grantee, wants_read, wants_write);
+	END IF;
 END
 $$;
 
@@ -737,11 +798,13 @@ COMMENT ON FUNCTION moment.describe(text) IS
 REVOKE EXECUTE ON FUNCTION moment.register_entity(text, regclass), moment.define_part(text, text, text[]),
 	moment.define_metadata(text, text, text, text, integer), moment.set_date_field(text, text),
 	moment.grant_company(text, name, boolean), moment.revoke_company(text, name), moment.sync_group_roles(oid),
+	moment.set_direct_privileges(oid, boolean, boolean, regclass),
 	moment.enable_tenant_security(regclass), moment.grant_entity_privileges(regclass),
 	moment.adopt_typed_listing(regprocedure, regclass), moment.camel_case(text),
 	moment.cache_stats(), moment.catalog_changed(), moment.set_updated_at(), moment.forget_dropped_tables(),
 	moment.time_record_defaults(), moment.time_lock_check()
 	FROM PUBLIC;
+
 CREATE FUNCTION moment.list_project_extensions(filter jsonb DEFAULT '{}', order_by text DEFAULT NULL, no_limit boolean DEFAULT false)
 RETURNS SETOF moment.project_extensions
 AS 'MODULE_PATHNAME', 'moment_list_typed'

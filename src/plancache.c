@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "executor/spi_priv.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/hsearch.h"
@@ -222,7 +223,7 @@ plancache_release_retired(void)
 static Size
 plan_bytes(SPIPlanPtr plan)
 {
-	Size		bytes = 0;
+	Size		bytes = plan->plancxt ? MemoryContextMemAllocated(plan->plancxt, true) : 0;
 	ListCell   *cell;
 
 	foreach(cell, SPI_plan_get_plan_sources(plan))
