@@ -116,10 +116,12 @@ free_port() {
 	die "no free port found"
 }
 
-# start_cluster DIR: initdb (if DIR/data is not there yet) and start a
-# throwaway cluster.  Exports PGHOST=DIR PGPORT PGUSER=postgres.
+# start_cluster DIR [PORT [LISTEN]]: initdb (if DIR/data is not there yet) and
+# start a throwaway cluster, on a free port (or PORT), listening only on its
+# socket in DIR (or also on the addresses LISTEN, e.g. 127.0.0.1).
+# Exports PGHOST=DIR PGPORT PGUSER=postgres.
 start_cluster() {
-	local dir=$1 port
+	local dir=$1 port=${2:-} listen=${3:-}
 	[ -n "${PG_BIN:-}" ] || pg_env
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd -P)
@@ -130,10 +132,10 @@ start_cluster() {
 			--encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
 			|| { cat "$dir/initdb.log" >&2; die "initdb failed in $dir/data"; }
 	fi
-	port=$(free_port)
+	[ -n "$port" ] || port=$(free_port)
 	# -w waits until the server accepts connections
 	as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-		-o "-p $port -k '$dir' -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		-o "-p $port -k '$dir' -c listen_addresses='$listen' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
 		start >/dev/null \
 		|| { tail -n 30 "$dir/log" >&2; die "could not start the cluster in $dir"; }
 	export PGHOST=$dir PGPORT=$port PGUSER=postgres
