@@ -127,9 +127,53 @@ BEGIN
 						  AND pr.n = 1 + (moment_gen.rnd(seed, c.cn * 100000 + o, 10) * projects_per_company)::int % projects_per_company
 	 ORDER BY c.company_id, o;
 
+	-- two activities a project, two tasks an activity, and a membership of
+	-- every user on every project (role "Default"; every fifth also "Lead")
+	CREATE TEMP TABLE gen_extensions ON COMMIT DROP AS
+	WITH inserted AS (
+		INSERT INTO moment.project_extensions (company_id, project_id, project_extension_number, name,
+											   project_extension_state, billable)
+		SELECT pr.company_id, pr.id, 'A' || lpad((pr.n * 2 + a)::text, 5, '0'),
+			   (ARRAY['Development', 'Meetings'])[1 + a], CASE WHEN pr.n % 10 = 0 AND a = 1 THEN 'closed' ELSE 'open' END,
+			   a = 0
+		  FROM gen_projects pr, generate_series(0, 1) a
+		 ORDER BY pr.company_id, pr.n, a
+		RETURNING company_id, id, project_id
+	)
+	SELECT company_id, id, project_id, row_number() OVER (PARTITION BY company_id, project_id ORDER BY id) - 1 AS a
+	  FROM inserted;
+
+	CREATE TEMP TABLE gen_tasks ON COMMIT DROP AS
+	WITH inserted AS (
+		INSERT INTO moment.tasks (company_id, project_extension_id, task_number, name, task_state)
+		SELECT e.company_id, e.id, 'T' || e.id || '-' || t, (ARRAY['Backend', 'Frontend'])[1 + t], 'open'
+		  FROM gen_extensions e, generate_series(0, 1) t
+		 ORDER BY e.company_id, e.id, t
+		RETURNING company_id, id, project_extension_id
+	)
+	SELECT company_id, id, project_extension_id,
+		   row_number() OVER (PARTITION BY company_id, project_extension_id ORDER BY id) - 1 AS t
+	  FROM inserted;
+
+	CREATE TEMP TABLE gen_memberships ON COMMIT DROP AS
+	WITH inserted AS (
+		INSERT INTO moment.project_memberships (company_id, project_id, user_account_id,
+												project_membership_role_name, hourly_rate)
+		SELECT pr.company_id, pr.id, us.id, r.role_name, CASE WHEN r.role_name = 'Lead' THEN 1450 ELSE 1100 END
+		  FROM gen_projects pr
+		  JOIN gen_users us ON us.company_id = pr.company_id
+		  CROSS JOIN (VALUES ('Default'), ('Lead')) r(role_name)
+		 WHERE r.role_name = 'Default' OR (pr.n + us.n) % 5 = 0
+		 ORDER BY pr.company_id, pr.id, us.id, r.role_name
+		RETURNING company_id, id, project_id, user_account_id, project_membership_role_name
+	)
+	SELECT company_id, id, project_id, user_account_id FROM inserted
+	 WHERE project_membership_role_name = 'Default';
+
 	INSERT INTO moment.time_records (company_id, project_id, user_account_id, project_membership_id,
+									 project_extension_id, task_id,
 									 time_record_date, minutes, description, internal_note, billable, approved)
-	SELECT c.company_id, pr.id, us.id, NULL,
+	SELECT c.company_id, pr.id, us.id, m.id, e.id, CASE WHEN r % 3 = 0 THEN NULL ELSE tk.id END,
 		   date '2024-01-01' + (moment_gen.rnd(seed, c.cn * 10000000 + r, 11) * 730)::int,
 		   15 * (1 + (moment_gen.rnd(seed, c.cn * 10000000 + r, 12) * 32)::int),
 		   (ARRAY['Meeting', 'Development', 'Code review', 'Planning', 'Testing', 'Documentation', 'Support', 'Travel'])[1 + (r % 8)],
@@ -142,6 +186,9 @@ BEGIN
 						  AND pr.n = 1 + (moment_gen.rnd(seed, c.cn * 10000000 + r, 13) * projects_per_company)::int % projects_per_company
 	  JOIN gen_users us ON us.company_id = c.company_id
 					   AND us.n = 1 + (moment_gen.rnd(seed, c.cn * 10000000 + r, 14) * users_per_company)::int % users_per_company
+	  JOIN gen_memberships m ON m.company_id = c.company_id AND m.project_id = pr.id AND m.user_account_id = us.id
+	  JOIN gen_extensions e ON e.company_id = c.company_id AND e.project_id = pr.id AND e.a = r % 2
+	  JOIN gen_tasks tk ON tk.company_id = c.company_id AND tk.project_extension_id = e.id AND tk.t = (r / 2) % 2
 	 ORDER BY c.company_id, r;
 
 	company_codes := codes;
