@@ -350,15 +350,18 @@ after_execution(KeptPlan *kept, bool failed)
 	}
 }
 
-int
-kept_plan_execute(KeptPlan *kept, Datum *values, const char *nulls, bool read_only, long tcount)
+/* Runs a kept plan, pinned while it runs: SPI_execute_plan, or with options SPI_execute_plan_extended. */
+static int
+execute_pinned(KeptPlan *kept, const SPIExecuteOptions *options, Datum *values, const char *nulls,
+			   bool read_only, long tcount)
 {
 	int			rc;
 
 	kept->pins++;
 	PG_TRY();
 	{
-		rc = SPI_execute_plan(kept->plan, values, nulls, read_only, tcount);
+		rc = options ? SPI_execute_plan_extended(kept->plan, options) :
+			SPI_execute_plan(kept->plan, values, nulls, read_only, tcount);
 	}
 	PG_CATCH();
 	{
@@ -371,23 +374,15 @@ kept_plan_execute(KeptPlan *kept, Datum *values, const char *nulls, bool read_on
 }
 
 int
+kept_plan_execute(KeptPlan *kept, Datum *values, const char *nulls, bool read_only, long tcount)
+{
+	return execute_pinned(kept, NULL, values, nulls, read_only, tcount);
+}
+
+int
 kept_plan_execute_extended(KeptPlan *kept, const SPIExecuteOptions *options)
 {
-	int			rc;
-
-	kept->pins++;
-	PG_TRY();
-	{
-		rc = SPI_execute_plan_extended(kept->plan, options);
-	}
-	PG_CATCH();
-	{
-		after_execution(kept, true);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	after_execution(kept, false);
-	return rc;
+	return execute_pinned(kept, options, NULL, NULL, false, 0);
 }
 
 /* ---- the statement text memo ---- */

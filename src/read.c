@@ -282,6 +282,23 @@ listing_prepare(MomentEntity *entity, const char *include, Jsonb *filter, const 
 	return shape;
 }
 
+/*
+ * The start of a listing document: {"content": [the objects],
+ * "limitWasExceeded": b, ... (the caller may add keys and ends the object).
+ */
+void
+push_listing_start(JsonbParseState **state, Datum *objects, int nobjects, bool exceeded)
+{
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(state, "content");
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < nobjects; i++)
+		jb_jsonb(state, DatumGetJsonbP(objects[i]), WJB_ELEM);
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	jb_key(state, "limitWasExceeded");
+	jb_bool(state, exceeded, WJB_VALUE);
+}
+
 static void
 check_paging(ListRequest *request)
 {
@@ -370,14 +387,7 @@ request_list(ListRequest *request)
 		exceeded = true;
 		nobjects = cap;
 	}
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jb_key(&state, "content");
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < nobjects; i++)
-		jb_jsonb(&state, DatumGetJsonbP(objects[i]), WJB_ELEM);
-	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	jb_key(&state, "limitWasExceeded");
-	jb_bool(&state, exceeded, WJB_VALUE);
+	push_listing_start(&state, objects, nobjects, exceeded);
 	if (aggregate != NULL)
 	{
 		JsonbValue *count = getIthJsonbValueFromContainer(&aggregate->root, 0);

@@ -353,14 +353,7 @@ report_request(const char *action, const char *from_date, const char *to_date, c
 		exceeded = true;
 		nobjects = cap;
 	}
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jb_key(&state, "content");
-	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < nobjects; i++)
-		jb_jsonb(&state, DatumGetJsonbP(objects[i]), WJB_ELEM);
-	pushJsonbValue(&state, WJB_END_ARRAY, NULL);
-	jb_key(&state, "limitWasExceeded");
-	jb_bool(&state, exceeded, WJB_VALUE);
+	push_listing_start(&state, objects, nobjects, exceeded);
 	result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	SPI_finish();
 	return result;

@@ -38,6 +38,7 @@ extern RequestShape *listing_prepare(MomentEntity *entity, const char *include, 
 extern void stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
 						   bool no_limit, bool whole_rows, bool pin);
 extern void report_cut(int cap, bool no_limit);
+extern void push_listing_start(JsonbParseState **state, Datum *objects, int nobjects, bool exceeded);
 extern int	pin_search_path(bool pin);
 extern void unpin_search_path(int nest_level);
 
