@@ -213,11 +213,18 @@ translate_error(ErrorData *edata)
 				char	   *column = constraint_column(edata->schema_name, edata->table_name,
 													   edata->constraint_name);
 
+				MomentEntity *owner = entity_of_table(edata->schema_name, edata->table_name);
+				MomentField *field = (column && owner && owner->table_loaded) ?
+					entity_field(owner, camel_case(column)) : NULL;
+
 				edata->detail = column ?
 					psprintf("Field %s of entity %s fails check %s.", camel_case(column), entity,
 							 edata->constraint_name) :
 					psprintf("A row of entity %s fails check %s.", entity,
 							 edata->constraint_name ? edata->constraint_name : "?");
+				if (field != NULL && field->allowed_values != NIL && edata->hint == NULL)
+					edata->hint = psprintf("%s is one of: %s.", field->json_name,
+										   name_list(field->allowed_values, 20));
 			}
 			break;
 		default:

@@ -539,10 +539,39 @@ load_allowed_values(MomentEntity *entity, Relation rel)
 		right = lsecond(saop->args);
 		while (IsA(left, RelabelType))
 			left = (Node *) ((RelabelType *) left)->arg;
-		if (!IsA(left, Var) || !IsA(right, Const) || ((Const *) right)->constisnull)
+		if (!IsA(left, Var))
 			continue;
 		field = field_by_attnum(entity, ((Var *) left)->varattno);
 		if (field == NULL || field->type_category != TYPCATEGORY_STRING)
+			continue;
+		if (IsA(right, ArrayExpr))
+		{
+			/* col IN ('a', 'b') and col = ANY (ARRAY['a', 'b']) are stored unfolded */
+			List	   *values = NIL;
+			ListCell   *cell;
+			bool		all_constant = true;
+
+			foreach(cell, ((ArrayExpr *) right)->elements)
+			{
+				Node	   *element = lfirst(cell);
+				Oid			typoutput;
+				bool		varlena;
+
+				while (IsA(element, RelabelType))
+					element = (Node *) ((RelabelType *) element)->arg;
+				if (!IsA(element, Const) || ((Const *) element)->constisnull)
+				{
+					all_constant = false;
+					break;
+				}
+				getTypeOutputInfo(((Const *) element)->consttype, &typoutput, &varlena);
+				values = lappend(values, OidOutputFunctionCall(typoutput, ((Const *) element)->constvalue));
+			}
+			if (all_constant)
+				field->allowed_values = values;
+			continue;
+		}
+		if (!IsA(right, Const) || ((Const *) right)->constisnull)
 			continue;
 		{
 			ArrayType  *array = DatumGetArrayTypeP(((Const *) right)->constvalue);
