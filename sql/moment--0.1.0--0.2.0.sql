@@ -984,3 +984,27 @@ LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION moment.project_registered_hours(date, date, jsonb) IS
 'Hours registered per project of the company in force from_date..to_date (inclusive), with the first and last date; filter is a time record filter. One statement; under the listing cap.';
+
+------------------------------------------------------------------------------
+-- Users' tables keep no initial privileges
+------------------------------------------------------------------------------
+
+-- Every GRANT or REVOKE run by an extension script is recorded in
+-- pg_init_privs as the object's initial privileges, member of the extension
+-- or not; pg_dump then dumps only the changes from those.  The grants above on
+-- users' registered tables and their sequences (the group roles', 0.1.0's
+-- direct ones revoked) are the user's, as register_entity makes them on a
+-- fresh install: without this, pg_dump would leave them out of every dump.
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.privtype OPERATOR(pg_catalog.=) 'e'
+   AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+					WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+					  AND d.objid OPERATOR(pg_catalog.=) i.objoid AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND i.objoid OPERATOR(pg_catalog.=) ANY (
+		SELECT e.table_name::pg_catalog.oid FROM moment.entities e
+		UNION ALL
+		SELECT d.objid FROM moment.entities e
+		  JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass);
