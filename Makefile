@@ -3,7 +3,8 @@
 
 EXTENSION = moment
 MODULE_big = moment
-DATA = moment--0.1.0.control sql/moment--0.1.0.sql sql/moment--0.2.0.sql sql/moment--0.1.0--0.2.0.sql
+DATA = moment--0.1.0.control sql/moment--0.1.0.sql sql/moment--0.2.0.sql sql/moment--0.1.0--0.2.0.sql \
+	sql/moment--0.1.0-restored--0.2.0.sql
 
 OBJS = \
 	src/moment.o \

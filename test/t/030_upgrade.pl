@@ -55,7 +55,7 @@ is($node->safe_psql($upgraded, 'SELECT moment.version()'), '0.2.0', 'moment.vers
 
 # --- a fresh 0.2.0 with the same user table ------------------------------------
 
-$node->safe_psql('fresh', 'CREATE EXTENSION moment; ' . user_table_sql());
+$node->safe_psql('fresh', 'CREATE EXTENSION moment; ' . user_table_sql() . user_grants_sql());
 
 # --- the catalogs are the same ------------------------------------------------------
 
@@ -206,7 +206,7 @@ DELETE FROM moment.metadata WHERE NOT builtin;
 DELETE FROM moment.entity_settings;
 SELECT moment.revoke_company(c.code, r.rolname) FROM moment.company_grants g
   JOIN moment.companies c ON c.id = g.company_id JOIN pg_roles r ON r.oid = g.role::oid;
-DROP OWNED BY clerk, auditor, team, teammate;
+DROP OWNED BY clerk, auditor, team, teammate, reporting;
 DROP ROLE clerk, auditor, teammate, team;
 });
 run_regress($node, $upgraded, 'upgraded database');

@@ -288,6 +288,18 @@ sub compare
 		foreach my $field (sort keys %fields)
 		{
 			next if _same($fa->{$field}, $fb->{$field});
+			if ($field eq 'privileges' && defined $fa->{$field} && defined $fb->{$field})
+			{
+				# sets of grants: say which grants one side lacks
+				my %in_a = map { $_ => 1 } split / /, $fa->{$field};
+				my %in_b = map { $_ => 1 } split / /, $fb->{$field};
+				my @only_a = grep { !$in_b{$_} } sort keys %in_a;
+				my @only_b = grep { !$in_a{$_} } sort keys %in_b;
+				push @{ $differences{$section} },
+				  "$key: privileges differ: only after $a_name {" . join(' ', @only_a)
+				  . "}, only after $b_name {" . join(' ', @only_b) . '}';
+				next;
+			}
 			my $at = _first_difference($fa->{$field}, $fb->{$field});
 			push @{ $differences{$section} },
 			  "$key: $field differs: $a_name " . _show($fa->{$field}, $at) . ", $b_name " . _show($fb->{$field}, $at);

@@ -31,7 +31,7 @@ use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(fill_0_1_0 user_table_sql digests table_columns check_dropped run_regress);
+our @EXPORT = qw(fill_0_1_0 user_table_sql user_grants_sql digests table_columns check_dropped run_regress);
 
 sub user_table_sql
 {
@@ -52,6 +52,18 @@ SELECT moment.register_entity('contracts', 'public.contracts');
 };
 }
 
+# A user's own grants on the extension's objects and on the user's table, for
+# a role that is no company role (a reporting tool reading tables directly):
+# pg_dump must keep them, so they must not become initial privileges.
+sub user_grants_sql
+{
+	return q{
+GRANT USAGE ON SCHEMA moment TO reporting;
+GRANT SELECT ON moment.customers, moment.time_records, public.contracts TO reporting;
+GRANT EXECUTE ON FUNCTION moment.camel_case(text) TO reporting;
+};
+}
+
 # Everything a 0.1.0 user could have: two companies, rows of every entity
 # (through create and batch, as a superuser and as a granted role), a user
 # table registered with a relation, users' parts and metadata (new ones, and
@@ -59,25 +71,28 @@ SELECT moment.register_entity('contracts', 'public.contracts');
 # place), a built-in entity's date field changed in moment.entities (what
 # 0.1.0's README said to do), grants writable and read-only to login roles
 # and to a group role, a grant of a role dropped since, and time records whose
-# project_membership_id holds free numbers (0.1.0 had no memberships table).
+# project_membership_id holds free numbers (0.1.0 had no memberships table);
+# and a user's own grants to a role that is no company role.
 sub fill_0_1_0
 {
 	my ($node, $db) = @_;
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;
+-- roles are the cluster's: another database may have made them
 DO $$
+DECLARE
+	role_sql text;
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'team') THEN
-		CREATE ROLE clerk LOGIN;
-		CREATE ROLE auditor LOGIN;
-		CREATE ROLE team NOLOGIN;
-		CREATE ROLE teammate LOGIN IN ROLE team;
-	END IF;
-	CREATE ROLE ghost;
+	FOREACH role_sql IN ARRAY ARRAY['clerk LOGIN', 'auditor LOGIN', 'team NOLOGIN', 'teammate LOGIN IN ROLE team',
+									'reporting NOLOGIN', 'ghost NOLOGIN'] LOOP
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = split_part(role_sql, ' ', 1)) THEN
+			EXECUTE 'CREATE ROLE ' || role_sql;
+		END IF;
+	END LOOP;
 END
 $$;
 INSERT INTO moment.companies (code, name) VALUES ('cloudware', 'Cloudware AS'), ('othercorp', 'Other Corp');
-} . user_table_sql() . q{
+} . user_table_sql() . user_grants_sql() . q{
 SELECT moment.define_part('contracts', 'summary', ARRAY['title', 'customer.name']);
 SELECT moment.define_metadata('contracts', 'totals', 'totalAmount', 'coalesce(sum(t.amount), 0)');
 -- a new part and a new metadata key on built-in entities
