@@ -49,3 +49,16 @@ include $(PGXS)
 
 # every object depends on every header (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# META.json (PGXN) in step with moment.control, the Makefile and sql/
+.PHONY: check-meta dist
+check-meta:
+	$(MOMENT_SRC)scripts/check-meta $(MOMENT_SRC)
+
+# The release archive, as PGXN takes it: HEAD of the git tree (committed
+# files only), under a moment-<version>/ prefix.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist: check-meta
+	@git -C $(MOMENT_SRC) diff --quiet HEAD -- || echo "warning: uncommitted changes are not in $(DISTNAME).zip" >&2
+	git -C $(MOMENT_SRC) archive --format=zip --prefix=$(DISTNAME)/ --output=$(abspath $(DISTNAME).zip) HEAD
+	@echo "$(DISTNAME).zip"
