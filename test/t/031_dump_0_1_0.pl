@@ -156,7 +156,8 @@ check_restored('replayed', 'psql', $stderr);
 # but moment's ENABLE ALWAYS cache triggers) works.
 sub roundtrip
 {
-XX, '-d', $node->connstr('restored') ])
+	my ($label, $todo, $target) = @_;
+	IPC::Run::run([ 'pg_dump', '-Fc', '-f', "$dump_dir/$target.dump", '-d', $node->connstr('restored') ])
 	  or die "pg_dump of the restored database failed";
 	$node->safe_psql('postgres', "CREATE DATABASE $target; CREATE DATABASE ${target}_replica");
 	my ($stdout, $err) = ('', '');
