@@ -3,7 +3,8 @@
 
 EXTENSION = moment
 MODULE_big = moment
-DATA = moment--0.1.0.control sql/moment--0.1.0.sql sql/moment--0.2.0.sql sql/moment--0.1.0--0.2.0.sql
+DATA = moment--0.1.0.control sql/moment--0.1.0.sql sql/moment--0.2.0.sql sql/moment--0.1.0--0.2.0.sql \
+	sql/moment--0.1.0-restored--0.2.0.sql
 
 OBJS = \
 	src/moment.o \
@@ -48,3 +49,16 @@ include $(PGXS)
 
 # every object depends on every header (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# META.json (PGXN) in step with moment.control, the Makefile and sql/
+.PHONY: check-meta dist
+check-meta:
+	$(MOMENT_SRC)scripts/check-meta $(MOMENT_SRC)
+
+# The release archive, as PGXN takes it: HEAD of the git tree (committed
+# files only), under a moment-<version>/ prefix.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist: check-meta
+	@git -C $(MOMENT_SRC) diff --quiet HEAD -- || echo "warning: uncommitted changes are not in $(DISTNAME).zip" >&2
+	git -C $(MOMENT_SRC) archive --format=zip --prefix=$(DISTNAME)/ --output=$(abspath $(DISTNAME).zip) HEAD
+	@echo "$(DISTNAME).zip"

@@ -1044,3 +1044,42 @@ LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION moment.project_registered_hours(date, date, jsonb) IS
 'Hours registered per project of the company in force from_date..to_date (inclusive), with the first and last date; filter is a time record filter. One statement; under the listing cap.';
+
+------------------------------------------------------------------------------
+-- Initial privileges: the extension's own grants, never users'
+------------------------------------------------------------------------------
+
+-- Every GRANT or REVOKE run by an extension script records the object's whole
+-- privilege list in pg_init_privs as its initial privileges, member of the
+-- extension or not, and pg_dump dumps only the changes from those.  The grants
+-- and revokes above would make users' own grants (to roles of theirs, on the
+-- extension's objects and on their registered tables) initial privileges, and
+-- every later dump would leave them out.  What a fresh install records: its
+-- members' grants to PUBLIC, the owner and the group roles; nothing for users'
+-- tables, which register_entity grants on outside any extension script.
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.privtype OPERATOR(pg_catalog.=) 'e'
+   AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+					WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+					  AND d.objid OPERATOR(pg_catalog.=) i.objoid AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND i.objoid OPERATOR(pg_catalog.=) ANY (
+		SELECT e.table_name::pg_catalog.oid FROM moment.entities e
+		UNION ALL
+		SELECT d.objid FROM moment.entities e
+		  JOIN pg_catalog.pg_depend d ON d.refobjid OPERATOR(pg_catalog.=) e.table_name::pg_catalog.oid
+		   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass);
+UPDATE pg_catalog.pg_init_privs i
+   SET initprivs = ARRAY(SELECT a.item FROM pg_catalog.unnest(i.initprivs) AS a(item)
+						  WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a.item]) x LIMIT 1)
+								OPERATOR(pg_catalog.=) ANY (ARRAY[0, (SELECT e.extowner FROM pg_catalog.pg_extension e
+																	   WHERE e.extname OPERATOR(pg_catalog.=) 'moment'),
+													  'moment_read'::pg_catalog.regrole, 'moment_write'::pg_catalog.regrole]::pg_catalog.oid[]))
+ WHERE i.privtype OPERATOR(pg_catalog.=) 'e'
+   AND EXISTS (SELECT FROM pg_catalog.pg_depend d
+				WHERE d.classid OPERATOR(pg_catalog.=) i.classoid AND d.objid OPERATOR(pg_catalog.=) i.objoid
+				  AND d.deptype OPERATOR(pg_catalog.=) 'e'
+				  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+				  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+														 WHERE e.extname OPERATOR(pg_catalog.=) 'moment'));

@@ -29,6 +29,8 @@ BEGIN
 		CREATE SCHEMA moment;
 	ELSE
 		ALTER EXTENSION moment ADD SCHEMA moment;
+		-- the schema of a 0.1.0 dump being restored: see the last section
+		PERFORM pg_catalog.set_config('moment_install.restoring_0_1_0', 'on', true);
 	END IF;
 END
 $do$;
@@ -1245,3 +1247,37 @@ LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION moment.project_registered_hours(date, date, jsonb) IS
 'Hours registered per project of the company in force from_date..to_date (inclusive), with the first and last date; filter is a time record filter. One statement; under the listing cap.';
+
+------------------------------------------------------------------------------
+-- Restoring a dump of 0.1.0
+------------------------------------------------------------------------------
+
+-- pg_dump writes no extension version: a dump of a 0.1.0 database, restored
+-- where 0.2.0 is installed, runs this script (CREATE EXTENSION moment WITH
+-- SCHEMA moment, after CREATE SCHEMA moment: 0.1.0's schema was no member),
+-- then loads 0.1.0's rows and users' objects into it.  Two of those cannot
+-- load into 0.2.0 as is: time records whose project_membership_id holds the
+-- free numbers of 0.1.0 (0.2.0's foreign key refuses them; in place, the
+-- upgrade adds it NOT VALID) and the policies 0.1.0 put on users' tables,
+-- which call moment.current_company_id.  So, when the schema was there
+-- before (see the first section), the foreign key waits and that function
+-- stays, and the extension is left at version 0.1.0-restored: ALTER
+-- EXTENSION moment UPDATE then finishes the upgrade of the restored rows and
+-- objects as an in-place upgrade does (moment--0.1.0-restored--0.2.0.sql).
+DO $do$
+BEGIN
+	IF pg_catalog.current_setting('moment_install.restoring_0_1_0', true) IS DISTINCT FROM 'on' THEN
+		RETURN;
+	END IF;
+	ALTER TABLE moment.time_records DROP CONSTRAINT time_records_project_membership_fkey;
+	CREATE FUNCTION moment.current_company_id(for_write boolean DEFAULT false)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'moment_current_company_id'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+	COMMENT ON FUNCTION moment.current_company_id(boolean) IS
+	'What moment_internal.current_company_id was called in 0.1.0, for the policies of a restored 0.1.0 dump until ALTER EXTENSION moment UPDATE.';
+	UPDATE pg_catalog.pg_extension SET extversion = '0.1.0-restored' WHERE extname OPERATOR(pg_catalog.=) 'moment';
+	RAISE WARNING 'schema moment existed before CREATE EXTENSION moment: extension moment is at version 0.1.0-restored, to take the rows of a 0.1.0 dump'
+		USING HINT = 'Run ALTER EXTENSION moment UPDATE once the restore is complete.';
+END
+$do$;

@@ -17,8 +17,9 @@ SELECT table_name, column_name, data_type, column_default, is_nullable
  ORDER BY table_name, ordinal_position;
 
 -- pg_dump keeps users' data: every data and catalog table and sequence is marked
-SELECT unnest(extconfig)::regclass AS dumped, unnest(extcondition) AS condition
-  FROM pg_extension WHERE extname = 'moment' ORDER BY 1::text;
+SELECT c.dumped, c.condition
+  FROM pg_extension e, unnest(e.extconfig::regclass[], e.extcondition) AS c(dumped, condition)
+ WHERE e.extname = 'moment' ORDER BY c.dumped::text COLLATE "C";
 
 -- Row-level security is on for every entity table
 SELECT c.relname, c.relrowsecurity, count(p.*) AS policies
