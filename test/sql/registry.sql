@@ -160,8 +160,8 @@ UPDATE moment.projects SET name = 'Website v2' WHERE id = 1 RETURNING updated_at
 DROP TABLE public.project_notes;
 DROP EXTENSION moment;
 SELECT count(*) AS leftovers FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'moment');
--- (the schema named in moment.control stays, empty, as PostgreSQL leaves such schemas)
-SELECT count(*) AS objects_in_schema FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_namespace WHERE nspname = 'moment') AND deptype = 'n';
+-- the schemas go with it (0.2.0 makes them members of the extension)
+SELECT count(*) AS schemas_left FROM pg_namespace WHERE nspname IN ('moment', 'moment_internal');
 SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname LIKE 'moment%';
 CREATE EXTENSION moment;
 SELECT count(*) AS entities FROM moment.entities;
