@@ -35,6 +35,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -514,7 +515,12 @@ field_by_attnum(MomentEntity *entity, AttrNumber attnum)
 	return NULL;
 }
 
-/* The values of CHECK (col = ANY (ARRAY['a', 'b'])) constraints, for enums. */
+/*
+ * The values of CHECK (col = ANY (ARRAY['a', 'b'])) constraints (col IN
+ * ('a', 'b') is stored so too), for enums.  The stored expression holds an
+ * ARRAY[...] of constants, folded here into one array constant as the
+ * planner would.
+ */
 static void
 load_allowed_values(MomentEntity *entity, Relation rel)
 {
@@ -539,6 +545,8 @@ load_allowed_values(MomentEntity *entity, Relation rel)
 		right = lsecond(saop->args);
 		while (IsA(left, RelabelType))
 			left = (Node *) ((RelabelType *) left)->arg;
+		if (IsA(right, ArrayExpr))
+			right = eval_const_expressions(NULL, right);
 		if (!IsA(left, Var) || !IsA(right, Const) || ((Const *) right)->constisnull)
 			continue;
 		field = field_by_attnum(entity, ((Var *) left)->varattno);
