@@ -1739,7 +1739,10 @@ info(OpenApi *doc)
 			   "- **Authentication** is not part of these paths: the database role that calls `moment.api()` "
 			   "(for PostgREST, the role of the JWT) is what a company is granted to.\n"
 			   "- **Errors**: `{\"error\", \"error_type\", \"details\"}` with the HTTP status; `details` "
-			   "ends with the SQLSTATE.");
+			   "ends with the SQLSTATE.\n"
+			   "- **Special values** come as strings, outside their field's schema: `infinity` and "
+			   "`-infinity` dates and timestamps, dates before Christ (`... BC`), `NaN` and infinite "
+			   "numbers.");
 	end_object(doc);
 }
 
