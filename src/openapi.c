@@ -733,7 +733,7 @@ request_body(OpenApi *doc, const char *description, const char *schema)
 	end_object(doc);
 }
 
-/* The query parameters of a listing (and, without page, size and sort, of the reports) */
+/* The filters of a listing and of the reports: ids, and each field by equality */
 static void
 filter_parameters(OpenApi *doc, DocEntity *doc_entity)
 {
