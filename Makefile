@@ -22,6 +22,7 @@ OBJS = \
 	src/describe.o \
 	src/errors.o \
 	src/report.o \
+	src/openapi.o \
 	src/triggers.o \
 	src/api.o
 

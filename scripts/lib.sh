@@ -7,6 +7,10 @@
 #   start_cluster DIR        throwaway cluster: data in DIR/data, socket in DIR,
 #                            log in DIR/log; exports PGHOST, PGPORT, PGUSER
 #   stop_cluster DIR         stop the cluster of DIR (and no other)
+#   node_tools DIR           the npm packages of test/scripts/openapi/package-lock.json
+#                            installed in DIR (once); prints DIR/node_modules
+#   write_api_page DIR DOC NODE_MODULES
+#                            a static API page: Swagger UI with the document DOC
 #
 # initdb refuses to run as root, so clusters belong to the postgres user.
 
@@ -171,4 +175,75 @@ kill_tree() {
 		i=$((i + 1))
 	done
 	kill -TERM "${pids[@]}" 2>/dev/null || true
+}
+
+# node_tools DIR: installs the exact npm packages of the OpenAPI tools
+# (test/scripts/openapi/package.json and its lock file: validators, Swagger
+# UI, playwright-core) from the npm registry into DIR, unless the same lock
+# file is installed there already, and prints DIR/node_modules.  Needs Node 20
+# or later with npm.  No install scripts run, nothing is fetched at run time.
+node_tools() {
+	local dir=$1 src major
+	src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../test/scripts/openapi" && pwd -P)
+	command -v node >/dev/null || die "node is not installed: the OpenAPI tools need Node 20 or later with npm"
+	command -v npm >/dev/null || die "npm is not installed: the OpenAPI tools need Node 20 or later with npm"
+	major=$(node -p 'process.versions.node.split(".")[0]')
+	[ "$major" -ge 20 ] || die "node $(node --version) is too old: the OpenAPI tools need Node 20 or later"
+	if [ ! -f "$dir/.installed" ] || ! cmp -s "$src/package-lock.json" "$dir/package-lock.json"; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/"
+		# the cache and logs stay in DIR: the user running this may have no writable HOME
+		if ! (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+				--cache "$dir/.npm-cache" --logs-dir "$dir/.npm-logs" >"$dir/install.log" 2>&1); then
+			cat "$dir/install.log" >&2
+			die "npm ci of the OpenAPI tools failed (log above)"
+		fi
+		touch "$dir/.installed"
+	fi
+	echo "$dir/node_modules"
+}
+
+# write_api_page DIR DOC NODE_MODULES: writes into DIR a static page that shows
+# the OpenAPI document DOC (a file, copied beside the page as openapi.json)
+# with Swagger UI from NODE_MODULES/swagger-ui-dist.  The page sends no request
+# but for its own files: no validator badge, no "Try it out" (nothing serves
+# the API's paths at the page's address).
+write_api_page() {
+	local dir=$1 doc=$2 modules=$3 file
+	mkdir -p "$dir"
+	for file in swagger-ui.css swagger-ui-bundle.js favicon-32x32.png; do
+		cp "$modules/swagger-ui-dist/$file" "$dir/" || die "swagger-ui-dist has no $file"
+	done
+	cp "$doc" "$dir/openapi.json"
+	cat >"$dir/index.html" <<'HTML'
+<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Moment API</title>
+  <link rel="icon" type="image/png" href="favicon-32x32.png">
+  <link rel="stylesheet" href="swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="swagger-ui-bundle.js"></script>
+  <script src="api-page.js"></script>
+</body>
+</html>
+HTML
+	cat >"$dir/api-page.js" <<'JS'
+window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    docExpansion: "list",
+    validatorUrl: null,
+    supportedSubmitMethods: [],
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout"
+  });
+};
+JS
 }

@@ -1083,3 +1083,15 @@ UPDATE pg_catalog.pg_init_privs i
 				  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
 				  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
 														 WHERE e.extname OPERATOR(pg_catalog.=) 'moment'));
+
+------------------------------------------------------------------------------
+-- Self-description: OpenAPI (section 13 of the contract)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION moment.openapi(server_url text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'moment_openapi'
+LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION moment.openapi(text) IS
+'An OpenAPI 3.0.3 document of the REST paths moment.api() answers, built from the entity registry at call time: per entity the list, get, create, update (PUT, PATCH), delete, batch and include paths with their query parameters, request and response schemas, parts and metadata sets, and the error responses; the reports and GET /openapi.json. server_url sets servers (paths without the company prefix); NULL gives paths under /api/1.0/companies/{companyCode}. Same registry, same document.';

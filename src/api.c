@@ -510,7 +510,11 @@ dispatch(Route *route, Jsonb *body, Jsonb **response)
 		if (!get)
 			method_not_allowed(route, "GET");
 		if (strcmp(route->action, "openapi.json") == 0)
-			route_error(404, "unknown path", "GET /openapi.json is not served by this build.");
+		{
+			no_query(route);
+			*response = openapi_document(NULL);
+			return 200;
+		}
 		if (route->has_page || route->has_size || route->sort->len > 0)
 			route_error(400, "reports take no page, size or sort", "Reports take fromDate, toDate, groupBy, noLimit and time record fields.");
 		if (route->group_by != NULL && strcmp(route->action, "getReport") != 0)
@@ -595,65 +599,123 @@ dispatch(Route *route, Jsonb *body, Jsonb **response)
 
 typedef struct ErrorMapping
 {
-	int			sqlstate;
+	int			sqlstate;		/* a SQLSTATE, or a class for class_mappings */
 	int			status;
 	const char *type;
 } ErrorMapping;
 
+static const ErrorMapping sqlstate_mappings[] = {
+	{ERRCODE_UNDEFINED_TABLE, 404, "unknown_entity"},
+	{ERRCODE_NO_DATA_FOUND, 404, "not_found"},
+	{ERRCODE_INSUFFICIENT_PRIVILEGE, 403, "forbidden"},
+	{ERRCODE_UNDEFINED_COLUMN, 400, "unknown_field"},
+	{ERRCODE_SYNTAX_ERROR, 400, "malformed_request"},
+	{ERRCODE_INVALID_PARAMETER_VALUE, 400, "invalid_value"},
+	{ERRCODE_GENERATED_ALWAYS, 400, "read_only_field"},
+	{ERRCODE_PROGRAM_LIMIT_EXCEEDED, 400, "too_large"},
+	{ERRCODE_UNIQUE_VIOLATION, 409, "conflict"},
+	{ERRCODE_EXCLUSION_VIOLATION, 409, "conflict"},
+	{ERRCODE_LOCK_NOT_AVAILABLE, 409, "conflict"},
+	{ERRCODE_NOT_NULL_VIOLATION, 422, "not_null_violation"},
+	{ERRCODE_CHECK_VIOLATION, 422, "check_violation"},
+	{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
+	{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
+	{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500, "entity_unusable"},
+};
+
+/* deleting a row still referenced is a conflict; pointing at a missing row is invalid */
+static const ErrorMapping foreign_key_mappings[] = {
+	{ERRCODE_FOREIGN_KEY_VIOLATION, 409, "foreign_key_violation"},	/* DELETE */
+	{ERRCODE_FOREIGN_KEY_VIOLATION, 422, "foreign_key_violation"},	/* any other method */
+};
+
+/* the rest of a class, by the class's first SQLSTATE */
+static const ErrorMapping class_mappings[] = {
+	{ERRCODE_DATA_EXCEPTION, 400, "invalid_input"},
+	{ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION, 422, "constraint_violation"},
+	{ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, 400, "bad_request"},
+};
+
+/* routing errors (route_error), by status, and whatever else */
+static const ErrorMapping route_mappings[] = {
+	{0, 404, "not_found"},
+	{0, 405, "method_not_allowed"},
+	{0, 400, "bad_request"},
+};
+static const ErrorMapping fallback_mapping = {0, 500, "internal_error"};
+
 static int
 status_for(ErrorData *edata, const char *method, const char **type)
 {
-	static const ErrorMapping mappings[] = {
-		{ERRCODE_UNDEFINED_TABLE, 404, "unknown_entity"},
-		{ERRCODE_NO_DATA_FOUND, 404, "not_found"},
-		{ERRCODE_INSUFFICIENT_PRIVILEGE, 403, "forbidden"},
-		{ERRCODE_UNDEFINED_COLUMN, 400, "unknown_field"},
-		{ERRCODE_SYNTAX_ERROR, 400, "malformed_request"},
-		{ERRCODE_INVALID_PARAMETER_VALUE, 400, "invalid_value"},
-		{ERRCODE_GENERATED_ALWAYS, 400, "read_only_field"},
-		{ERRCODE_PROGRAM_LIMIT_EXCEEDED, 400, "too_large"},
-		{ERRCODE_UNIQUE_VIOLATION, 409, "conflict"},
-		{ERRCODE_EXCLUSION_VIOLATION, 409, "conflict"},
-		{ERRCODE_LOCK_NOT_AVAILABLE, 409, "conflict"},
-		{ERRCODE_NOT_NULL_VIOLATION, 422, "not_null_violation"},
-		{ERRCODE_CHECK_VIOLATION, 422, "check_violation"},
-		{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
-		{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
-		{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500, "entity_unusable"},
-	};
 	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	const ErrorMapping *mapping = &fallback_mapping;
 
 	if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION)
+		mapping = &foreign_key_mappings[strcmp(method, "DELETE") == 0 ? 0 : 1];
+	else
 	{
-		/* deleting a row still referenced is a conflict; pointing at a missing row is invalid */
-		*type = "foreign_key_violation";
-		return strcmp(method, "DELETE") == 0 ? 409 : 422;
+		bool		found = false;
+
+		for (int i = 0; i < lengthof(sqlstate_mappings) && !found; i++)
+			if (sqlstate_mappings[i].sqlstate == edata->sqlerrcode)
+			{
+				mapping = &sqlstate_mappings[i];
+				found = true;
+			}
+		for (int i = 0; i < lengthof(class_mappings) && !found; i++)
+			if (ERRCODE_TO_CATEGORY(class_mappings[i].sqlstate) == category)
+			{
+				mapping = &class_mappings[i];
+				found = true;
+			}
 	}
-	for (int i = 0; i < lengthof(mappings); i++)
+	*type = mapping->type;
+	return mapping->status;
+}
+
+static const char *
+route_error_type(int status)
+{
+	for (int i = 0; i < lengthof(route_mappings); i++)
+		if (route_mappings[i].status == status)
+			return route_mappings[i].type;
+	return "bad_request";
+}
+
+static void
+add_error_type(List **types, const ErrorMapping *mappings, int nmappings, int status)
+{
+	for (int i = 0; i < nmappings; i++)
 	{
-		if (mappings[i].sqlstate == edata->sqlerrcode)
-		{
-			*type = mappings[i].type;
-			return mappings[i].status;
-		}
+		bool		seen = false;
+		ListCell   *cell;
+
+		if (mappings[i].status != status)
+			continue;
+		foreach(cell, *types)
+			if (strcmp(lfirst(cell), mappings[i].type) == 0)
+				seen = true;
+		if (!seen)
+			*types = lappend(*types, (char *) mappings[i].type);
 	}
-	if (category == ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION))
-	{
-		*type = "invalid_input";
-		return 400;
-	}
-	if (category == ERRCODE_TO_CATEGORY(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION))
-	{
-		*type = "constraint_violation";
-		return 422;
-	}
-	if (category == ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION))
-	{
-		*type = "bad_request";
-		return 400;
-	}
-	*type = "internal_error";
-	return 500;
+}
+
+/*
+ * Every error_type that api answers with the given status (char *),
+ * from the tables status_for and error_response use: openapi.c documents
+ * them.
+ */
+List *
+api_error_types(int status)
+{
+	List	   *types = NIL;
+
+	add_error_type(&types, sqlstate_mappings, lengthof(sqlstate_mappings), status);
+	add_error_type(&types, foreign_key_mappings, lengthof(foreign_key_mappings), status);
+	add_error_type(&types, class_mappings, lengthof(class_mappings), status);
+	add_error_type(&types, route_mappings, lengthof(route_mappings), status);
+	add_error_type(&types, &fallback_mapping, 1, status);
+	return types;
 }
 
 static Jsonb *
@@ -665,8 +727,7 @@ error_response(ErrorData *edata, int *status, const char *method)
 	if (route_status != 0)
 	{
 		*status = route_status;
-		type = route_status == 404 ? "not_found" :
-			route_status == 405 ? "method_not_allowed" : "bad_request";
+		type = route_error_type(route_status);
 	}
 	else
 		*status = status_for(edata, method ? method : "", &type);

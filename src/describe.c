@@ -21,16 +21,17 @@ text_arg(FunctionCallInfo fcinfo, int n)
 }
 
 /*
- * The JSON type of a field's values as the API returns them (jsonb of the
- * column), and an OpenAPI format when there is one.
+ * The JSON type of a value of a type (domains looked through) as the API
+ * returns it (jsonb of the column), and an OpenAPI format when there is one.
+ * NULL means any JSON value (json, jsonb).
  */
 const char *
-field_json_type(MomentField *field, const char **format)
+type_json_type(Oid base_type, const char **format)
 {
 	*format = NULL;
-	if (OidIsValid(get_element_type(field->base_type)))
+	if (OidIsValid(get_element_type(base_type)))
 		return "array";
-	switch (field->base_type)
+	switch (base_type)
 	{
 		case INT2OID:
 		case INT4OID:
@@ -52,9 +53,11 @@ field_json_type(MomentField *field, const char **format)
 		case DATEOID:
 			*format = "date";
 			return "string";
-		case TIMESTAMPOID:
 		case TIMESTAMPTZOID:
 			*format = "date-time";
+			return "string";
+		case TIMESTAMPOID:
+			/* no offset in the text: not an RFC 3339 date-time */
 			return "string";
 		case UUIDOID:
 			*format = "uuid";
@@ -67,8 +70,15 @@ field_json_type(MomentField *field, const char **format)
 	}
 }
 
-/* Describe and check_include serve the company's roles and administrators. */
-static void
+/* The JSON type of a field's values, and an OpenAPI format when there is one. */
+const char *
+field_json_type(MomentField *field, const char **format)
+{
+	return type_json_type(field->base_type, format);
+}
+
+/* Describe, check_include and openapi serve the company's roles and administrators. */
+void
 require_company_or_admin(void)
 {
 	if (!moment_is_admin())

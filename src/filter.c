@@ -167,10 +167,68 @@ iso_date_input(const char *text, const char *what)
 }
 
 /*
+ * A JSON array as the text of a PostgreSQL array ({a,"b c",NULL,{1,2}}), for
+ * an array field: the API writes arrays as JSON arrays, and takes them so.
+ * Every element is quoted, so the element type's input sees it whole; with
+ * JSON elements (jsonb[]) each element is its JSON text, nested arrays
+ * included.
+ */
+static void
+append_array_literal(StringInfo buf, JsonbContainer *container, bool json_elements)
+{
+	JsonbIterator *iterator = JsonbIteratorInit(container);
+	JsonbIteratorToken token;
+	JsonbValue	element;
+	bool		first = true;
+
+	check_stack_depth();
+	appendStringInfoChar(buf, '{');
+	while ((token = JsonbIteratorNext(&iterator, &element, true)) != WJB_DONE)
+	{
+		const char *text;
+
+		CHECK_FOR_INTERRUPTS();
+		if (token != WJB_ELEM)
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		if (element.type == jbvNull)
+		{
+			appendStringInfoString(buf, "NULL");
+			continue;
+		}
+		if (element.type == jbvBinary && !json_elements && JsonContainerIsArray(element.val.binary.data))
+		{
+			append_array_literal(buf, element.val.binary.data, false);
+			continue;
+		}
+		if (json_elements || element.type == jbvBinary)
+		{
+			Jsonb	   *jb = JsonbValueToJsonb(&element);
+
+			text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		}
+		else
+			text = jsonb_value_text(&element);
+		appendStringInfoChar(buf, '"');
+		for (const char *c = text; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(buf, '\\');
+			appendStringInfoChar(buf, *c);
+		}
+		appendStringInfoChar(buf, '"');
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
  * A JSON value as a Datum of the field's type, by the type's own input
  * function.  Writes apply the column's type modifier (numeric(14,2)
  * rounds, char(3) refuses four letters); filters compare with the plain
- * type.  JSON null gives SQL NULL.  An integral JSON number (60.0) is fine
+ * type.  JSON null gives SQL NULL; a JSON array, for an array field, a
+ * PostgreSQL array.  An integral JSON number (60.0) is fine
  * for an integer field; dates and times must be ISO 8601.  A value that
  * does not convert raises the type's own error (22P02, 22001, 22003, 22007,
  * 22008, ...) with the field named in front.
@@ -190,6 +248,17 @@ field_input(MomentField *field, JsonbValue *value, bool for_write, bool *isnull)
 		Jsonb	   *jb = JsonbValueToJsonb(value);
 
 		text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	}
+	else if (value->type == jbvBinary && JsonContainerIsArray(value->val.binary.data) &&
+			 OidIsValid(get_element_type(field->base_type)))
+	{
+		Oid			element_type = getBaseType(get_element_type(field->base_type));
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		append_array_literal(&buf, value->val.binary.data,
+							 element_type == JSONOID || element_type == JSONBOID);
+		text = buf.data;
 	}
 	else
 		text = jsonb_value_text(value);

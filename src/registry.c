@@ -35,6 +35,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -514,7 +515,12 @@ field_by_attnum(MomentEntity *entity, AttrNumber attnum)
 	return NULL;
 }
 
-/* The values of CHECK (col = ANY (ARRAY['a', 'b'])) constraints, for enums. */
+/*
+ * The values of CHECK (col = ANY (ARRAY['a', 'b'])) constraints (col IN
+ * ('a', 'b') is stored so too), for enums.  The stored expression holds an
+ * ARRAY[...] of constants, folded here into one array constant as the
+ * planner would.
+ */
 static void
 load_allowed_values(MomentEntity *entity, Relation rel)
 {
@@ -539,39 +545,12 @@ load_allowed_values(MomentEntity *entity, Relation rel)
 		right = lsecond(saop->args);
 		while (IsA(left, RelabelType))
 			left = (Node *) ((RelabelType *) left)->arg;
-		if (!IsA(left, Var))
+		if (IsA(right, ArrayExpr))
+			right = eval_const_expressions(NULL, right);
+		if (!IsA(left, Var) || !IsA(right, Const) || ((Const *) right)->constisnull)
 			continue;
 		field = field_by_attnum(entity, ((Var *) left)->varattno);
 		if (field == NULL || field->type_category != TYPCATEGORY_STRING)
-			continue;
-		if (IsA(right, ArrayExpr))
-		{
-			/* col IN ('a', 'b') and col = ANY (ARRAY['a', 'b']) are stored unfolded */
-			List	   *values = NIL;
-			ListCell   *cell;
-			bool		all_constant = true;
-
-			foreach(cell, ((ArrayExpr *) right)->elements)
-			{
-				Node	   *element = lfirst(cell);
-				Oid			typoutput;
-				bool		varlena;
-
-				while (IsA(element, RelabelType))
-					element = (Node *) ((RelabelType *) element)->arg;
-				if (!IsA(element, Const) || ((Const *) element)->constisnull)
-				{
-					all_constant = false;
-					break;
-				}
-				getTypeOutputInfo(((Const *) element)->consttype, &typoutput, &varlena);
-				values = lappend(values, OidOutputFunctionCall(typoutput, ((Const *) element)->constvalue));
-			}
-			if (all_constant)
-				field->allowed_values = values;
-			continue;
-		}
-		if (!IsA(right, Const) || ((Const *) right)->constisnull)
 			continue;
 		{
 			ArrayType  *array = DatumGetArrayTypeP(((Const *) right)->constvalue);

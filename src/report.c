@@ -47,7 +47,31 @@ typedef struct ReportGrouping
 	bool		customer;
 } ReportGrouping;
 
+/* The dimensions of group_by, in the order of GroupByDimension */
+typedef enum GroupByDimension
+{
+	DIMENSION_PROJECT,
+	DIMENSION_PROJECT_EXTENSION,
+	DIMENSION_USER_ACCOUNT,
+	DIMENSION_CUSTOMER,
+	DIMENSION_DAY,
+	DIMENSION_WEEK,
+	DIMENSION_MONTH
+} GroupByDimension;
+
+static const char *const group_by_names[] = {
+	"project", "projectExtension", "userAccount", "customer", "day", "week", "month"
+};
+
 #define GROUP_BY_NAMES "project, projectExtension, userAccount, customer, and one of day, week, month"
+
+/* The names group_by takes (openapi.c lists them). */
+const char *const *
+report_group_by_names(int *nnames)
+{
+	*nnames = lengthof(group_by_names);
+	return group_by_names;
+}
 
 static ReportGrouping
 parse_group_by(const char *group_by)
@@ -61,6 +85,7 @@ parse_group_by(const char *group_by)
 		const char *end;
 		char	   *name;
 		Period		period = PERIOD_NONE;
+		int			dimension = -1;
 
 		CHECK_FOR_INTERRUPTS();
 		while (*p == ' ' || *p == ',')
@@ -74,25 +99,38 @@ parse_group_by(const char *group_by)
 		while (end > start && end[-1] == ' ')
 			end--;
 		name = pnstrdup(start, end - start);
-		if (strcmp(name, "project") == 0)
-			grouping.project = true;
-		else if (strcmp(name, "projectExtension") == 0)
-			grouping.project_extension = true;
-		else if (strcmp(name, "userAccount") == 0)
-			grouping.user_account = true;
-		else if (strcmp(name, "customer") == 0)
-			grouping.customer = true;
-		else if (strcmp(name, "day") == 0)
-			period = PERIOD_DAY;
-		else if (strcmp(name, "week") == 0)
-			period = PERIOD_WEEK;
-		else if (strcmp(name, "month") == 0)
-			period = PERIOD_MONTH;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("group_by \"%s\": unknown dimension \"%s\"", group_by, name),
-					 errhint("group_by is a comma list of " GROUP_BY_NAMES ".")));
+		for (int i = 0; i < lengthof(group_by_names); i++)
+			if (strcmp(name, group_by_names[i]) == 0)
+				dimension = i;
+		switch (dimension)
+		{
+			case DIMENSION_PROJECT:
+				grouping.project = true;
+				break;
+			case DIMENSION_PROJECT_EXTENSION:
+				grouping.project_extension = true;
+				break;
+			case DIMENSION_USER_ACCOUNT:
+				grouping.user_account = true;
+				break;
+			case DIMENSION_CUSTOMER:
+				grouping.customer = true;
+				break;
+			case DIMENSION_DAY:
+				period = PERIOD_DAY;
+				break;
+			case DIMENSION_WEEK:
+				period = PERIOD_WEEK;
+				break;
+			case DIMENSION_MONTH:
+				period = PERIOD_MONTH;
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("group_by \"%s\": unknown dimension \"%s\"", group_by, name),
+						 errhint("group_by is a comma list of " GROUP_BY_NAMES ".")));
+		}
 		if (period != PERIOD_NONE)
 		{
 			if (grouping.period != PERIOD_NONE && grouping.period != period)
@@ -293,16 +331,51 @@ moment_project_registered_hours(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The JSON keys of a report's columns, in column order. */
-static const char *const hours_keys[] = {
-	"period", "projectId", "projectNumber", "projectName", "projectExtensionId", "projectExtensionName",
-	"userAccountId", "userAccountName", "customerId", "customerName", "records", "minutes",
-	"billableMinutes", "approvedMinutes"
+/*
+ * The JSON keys of a report's columns, in column order, with the type and
+ * nullability of their values (openapi.c documents the rows from these).
+ */
+static const ReportColumn hours_columns[] = {
+	{"period", DATEOID, true},
+	{"projectId", INT8OID, true},
+	{"projectNumber", TEXTOID, true},
+	{"projectName", TEXTOID, true},
+	{"projectExtensionId", INT8OID, true},
+	{"projectExtensionName", TEXTOID, true},
+	{"userAccountId", INT8OID, true},
+	{"userAccountName", TEXTOID, true},
+	{"customerId", INT8OID, true},
+	{"customerName", TEXTOID, true},
+	{"records", INT8OID, false},
+	{"minutes", INT8OID, false},
+	{"billableMinutes", INT8OID, false},
+	{"approvedMinutes", INT8OID, false}
 };
-static const char *const project_hours_keys[] = {
-	"projectId", "projectNumber", "projectName", "customerId", "customerName", "records", "minutes",
-	"billableMinutes", "firstDate", "lastDate"
+static const ReportColumn project_hours_columns[] = {
+	{"projectId", INT8OID, false},
+	{"projectNumber", TEXTOID, true},
+	{"projectName", TEXTOID, false},
+	{"customerId", INT8OID, false},
+	{"customerName", TEXTOID, false},
+	{"records", INT8OID, false},
+	{"minutes", INT8OID, false},
+	{"billableMinutes", INT8OID, false},
+	{"firstDate", DATEOID, false},
+	{"lastDate", DATEOID, false}
 };
+
+/* The columns of the REST form of a report ("getReport" or "projectRegisteredHoursReport"). */
+const ReportColumn *
+report_columns(const char *action, int *ncolumns)
+{
+	if (strcmp(action, "getReport") == 0)
+	{
+		*ncolumns = lengthof(hours_columns);
+		return hours_columns;
+	}
+	*ncolumns = lengthof(project_hours_columns);
+	return project_hours_columns;
+}
 
 /*
  * The REST form of a report: {"content": [...], "limitWasExceeded": b},
@@ -313,11 +386,11 @@ report_request(const char *action, const char *from_date, const char *to_date, c
 			   Jsonb *filter, bool no_limit)
 {
 	bool		hours = strcmp(action, "getReport") == 0;
-	ReportGrouping grouping = parse_group_by(group_by ? group_by : "project,userAccount");
+	ReportGrouping grouping = parse_group_by(group_by ? group_by : REPORT_DEFAULT_GROUP_BY);
 	RequestShape *shape = report_shape(iso_date_input(from_date, "fromDate"),
 									   iso_date_input(to_date, "toDate"), filter);
-	const char *const *keys = hours ? hours_keys : project_hours_keys;
-	int			nkeys = hours ? lengthof(hours_keys) : lengthof(project_hours_keys);
+	int			nkeys;
+	const ReportColumn *columns = report_columns(action, &nkeys);
 	int			cap = listing_cap(no_limit);
 	StringInfoData sql;
 	KeptPlan   *plan;
@@ -333,7 +406,7 @@ report_request(const char *action, const char *from_date, const char *to_date, c
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ARRAY(SELECT pg_catalog.jsonb_build_object(");
 	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&sql, "%s'%s', r.c%d", i > 0 ? ", " : "", keys[i], i + 1);
+		appendStringInfo(&sql, "%s'%s', r.c%d", i > 0 ? ", " : "", columns[i].key, i + 1);
 	appendStringInfo(&sql, ") FROM (%s) r(", hours ? hours_sql(shape, &grouping) : project_hours_sql(shape));
 	for (int i = 0; i < nkeys; i++)
 		appendStringInfo(&sql, "%sc%d", i > 0 ? ", " : "", i + 1);

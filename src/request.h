@@ -43,7 +43,9 @@ extern int	pin_search_path(bool pin);
 extern void unpin_search_path(int nest_level);
 
 /* describe.c */
+extern const char *type_json_type(Oid base_type, const char **format);
 extern const char *field_json_type(MomentField *field, const char **format);
+extern void require_company_or_admin(void);
 
 /* write.c */
 typedef struct BodyValue
@@ -81,8 +83,22 @@ extern void write_projection_sql(MomentEntity *entity, int64 company_id, const c
 extern void raise_not_found(MomentEntity *entity, int64 id, const char *label);
 
 /* report.c */
+typedef struct ReportColumn
+{
+	const char *key;			/* the JSON key of the column in a REST report row */
+	Oid			type;
+	bool		nullable;
+} ReportColumn;
+
+#define REPORT_DEFAULT_GROUP_BY "project,userAccount"
+
+extern const ReportColumn *report_columns(const char *action, int *ncolumns);
+extern const char *const *report_group_by_names(int *nnames);
 extern Jsonb *report_request(const char *action, const char *from_date, const char *to_date,
 							 const char *group_by, Jsonb *filter, bool no_limit);
+
+/* api.c */
+extern List *api_error_types(int status);
 
 /* openapi.c */
 extern Jsonb *openapi_document(const char *server_url);
