@@ -107,6 +107,22 @@ def count_records():
 # Two transports for the same REST requests
 # ---------------------------------------------------------------------------
 
+STRING_IDS = []     # (path, key, value) of ids that came back as anything but a JSON number
+
+
+def note_ids(path, value, key=None):
+    """Ids are JSON numbers everywhere (contract section 10)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            note_ids(path, v, k)
+    elif isinstance(value, list):
+        for v in value:
+            note_ids(path, v, key)
+    elif key is not None and (key == "id" or key.endswith("Id")) and key != "details" \
+            and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        STRING_IDS.append((path, key, value))
+
+
 class DirectApi:
     """moment.api() called over SQL as the web role, one transaction per
     request; response.status is read inside that transaction."""
@@ -129,6 +145,7 @@ class DirectApi:
             conn.execute("ROLLBACK")
             raise
         status = int(row[0])
+        note_ids(path, json.loads(row[1]))
         check(setting == str(status), "  [api()] %s %s: response.status is %s" % (method, path, status),
               setting)
         return status, json.loads(row[1])
@@ -154,6 +171,7 @@ class ThroughPostgREST:
         check(response.error is None and isinstance(response.body, list) and len(response.body) == 1,
               "  [PostgREST] %s %s answered one row" % (method, path), response.body)
         row = response.body[0] if isinstance(response.body, list) and response.body else {}
+        note_ids(path, row.get("response"))
         check(row.get("status") == response.status,
               "  [PostgREST] %s %s: HTTP status %d is api()'s status" % (method, path, response.status),
               row.get("status"))
@@ -360,6 +378,9 @@ try:
         status, body = rest("GET", "/projectExtensions/include/base?projectId=%d&projectExtensionState=open" % website)
         check(status == 200 and [a["id"] for a in body["content"]] == [design],
               "[%s] projectExtensionState=open leaves the closed activity out" % rest.name, body)
+        status, body = rest("GET", "/projects/include/base?projectState=inProgress")
+        check(status == 200 and len(body["content"]) == 2 and all("projectState" in p for p in body["content"]),
+              "[%s] projects' base holds projectState (clients filter on it)" % rest.name, body)
         rest.close()
 
     # -----------------------------------------------------------------------
@@ -658,6 +679,7 @@ try:
           "the user's own function of that name survives its table")
     sql("DROP FUNCTION moment.list_time_app_widgets()")
     rest.close()
+    check(not STRING_IDS, "every id in every response was a JSON number", STRING_IDS[:10])
 finally:
     cleanup()
     admin.close()
