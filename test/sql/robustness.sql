@@ -161,6 +161,39 @@ SELECT moment.get('customers', 1, 'name+customerNumber') AS customer;
 SELECT pg_temp.stats_delta() ~ '^registry builds \+0,' AS table_change_no_rebuild;
 
 --
+-- 10. A plan evicted while it runs is freed only when its execution ends: a
+-- trigger's own requests fill a tiny plan cache while the outer create,
+-- batch or update is still executing its statement
+--
+CREATE TABLE public.regress_evictors (
+	company_id bigint NOT NULL REFERENCES moment.companies (id),
+	id bigserial,
+	name text,
+	PRIMARY KEY (company_id, id)
+);
+SELECT moment.register_entity('regressEvictors', 'public.regress_evictors');
+CREATE FUNCTION public.regress_evict() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..24 LOOP
+		PERFORM moment.list('timeRecords',
+			(SELECT string_agg(x, '+') FROM unnest(ARRAY['minutes', 'description', 'projectId', 'taskId', 'billable'])
+					WITH ORDINALITY AS u(x, n) WHERE (i >> (n::int - 1)) & 1 = 1));
+	END LOOP;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER regress_evict BEFORE INSERT OR UPDATE ON public.regress_evictors
+	FOR EACH ROW EXECUTE FUNCTION public.regress_evict();
+SET moment.plan_cache_size = '256kB';
+SELECT moment.create('regressEvictors', '{"name": "a"}', 'name') AS create;
+SELECT moment.batch('regressEvictors', '{"create": [{"name": "b"}, {"name": "c"}], "update": {"1": {"name": "a2"}}}', 'name') AS batch;
+SELECT moment.update('regressEvictors', 1, '{"name": "a3"}', 'name') AS update;
+SELECT status, response FROM moment.api('PATCH', '/regressEvictors/2/include/name', '{"name": "b2"}');
+SELECT plans_evicted > 0 AS evicted, cached_bytes <= 256 * 1024 AS within_budget FROM moment.cache_stats();
+RESET moment.plan_cache_size;
+DROP TABLE public.regress_evictors;
+DROP FUNCTION public.regress_evict();
+
+--
 -- 13. A batch takes one transaction id, however many runs it has: runs are
 -- not applied in subtransactions (0.1.0: one XID per set-based run; 1 000
 -- updates in runs of two used 503)
