@@ -451,11 +451,18 @@ moment_list(PG_FUNCTION_ARGS)
 void
 report_cut(int cap, bool no_limit)
 {
-	const char *hint = no_limit ?
-		psprintf("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
-				 cap) :
-		psprintf("Pass no_limit => true for up to %d rows, narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
-				 listing_cap(true));
+	const char *hint;
+
+	/* say where the cap comes from: a default_limit above max_limit does not count */
+	if (no_limit)
+		hint = psprintf("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+						cap);
+	else if (listing_cap(true) > cap)
+		hint = psprintf("The cap is least(moment.default_limit, moment.max_limit) = %d rows; pass no_limit => true for up to %d rows, narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+						cap, listing_cap(true));
+	else
+		hint = psprintf("The cap is least(moment.default_limit, moment.max_limit) = %d rows, and no_limit => true gives no more: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
+						cap);
 
 	if (moment_limit_exceeded == LIMIT_EXCEEDED_ERROR)
 		ereport(ERROR,

@@ -86,6 +86,10 @@ moment_set_updated_at(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("column updated_at of table \"%s\" is of type %s, not timestamptz",
 						RelationGetRelationName(rel), format_type_be(TupleDescAttr(tupdesc, attnum - 1)->atttypid))));
+	/* a domain's constraints hold for the value written, as for any other */
+	if (type != TupleDescAttr(tupdesc, attnum - 1)->atttypid)
+		domain_check(value, false, TupleDescAttr(tupdesc, attnum - 1)->atttypid,
+					 &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt);
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc,
 													 1, &attnum, &value, &isnull));
 }

@@ -236,8 +236,9 @@ run_in_subtransaction(bool (*work) (void *arg), void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller_context);
 	CurrentResourceOwner = caller_owner;
+	/* as it is, but for the generated statements in its context */
 	if (error != NULL && error_must_propagate(error))
-		ReThrowError(error);
+		rethrow_without_sql_context(error);
 	return error;
 }
 

@@ -66,6 +66,7 @@ PLAN = {
     "delete": 800,
     "batch": 2400,
     "api": 5000,
+    "report": 1500,
 }
 
 ALLOWED = {"42P01", "42703", "42601", "22023", "428C9", "P0002", "42501", "54000"}
@@ -222,6 +223,44 @@ SELECT %(b)s, (SELECT min(id) FROM moment.projects WHERE company_id = %(b)s) + g
 	   DATE '1999-12-31', 1437, 'SECRET-B work ' || g, 'SECRET-B note', true, true
   FROM generate_series(1, 40) g;
 
+-- 0.2.0's entities: activities, tasks, memberships; records naming them; a
+-- user of A whose time lock (2024-01-31) refuses writes of his early records
+INSERT INTO moment.project_extensions (company_id, project_id, project_extension_number, name, project_extension_state, billable)
+SELECT %(a)s, (SELECT min(id) FROM moment.projects WHERE company_id = %(a)s) + g %% 20, 'E' || g, 'Activity ' || g,
+	   CASE WHEN g %% 4 = 0 THEN 'closed' ELSE 'open' END, g %% 3 <> 0
+  FROM generate_series(1, 30) g;
+INSERT INTO moment.tasks (company_id, project_extension_id, task_number, name, task_state)
+SELECT %(a)s, e.id, 'T' || e.id, 'Task of ' || e.name, CASE WHEN e.id %% 5 = 0 THEN 'closed' ELSE 'open' END
+  FROM moment.project_extensions e WHERE e.company_id = %(a)s;
+INSERT INTO moment.project_memberships (company_id, project_id, user_account_id, project_membership_role_name, hourly_rate,
+										project_membership_state)
+SELECT %(a)s, p.id, u.id, (ARRAY['Default', 'Developer'])[1 + (p.id + u.id) %% 2], 100 * (1 + u.id %% 5),
+	   CASE WHEN (p.id + u.id) %% 7 = 0 THEN 'inactive' ELSE 'active' END
+  FROM moment.projects p JOIN moment.user_accounts u ON u.company_id = p.company_id
+ WHERE p.company_id = %(a)s AND (p.id + u.id) %% 3 = 0;
+UPDATE moment.time_records t SET project_extension_id = e.id, task_id = k.id
+  FROM moment.project_extensions e JOIN moment.tasks k ON k.company_id = e.company_id AND k.project_extension_id = e.id
+ WHERE t.company_id = %(a)s AND e.company_id = t.company_id AND e.project_id = t.project_id AND t.id %% 2 = 0;
+UPDATE moment.time_records t SET project_membership_id = m.id
+  FROM moment.project_memberships m
+ WHERE t.company_id = %(a)s AND m.company_id = t.company_id AND m.project_id = t.project_id
+   AND m.user_account_id = t.user_account_id AND t.id %% 3 = 0;
+UPDATE moment.user_accounts SET time_lock_date = DATE '2024-01-31'
+ WHERE company_id = %(a)s AND id = (SELECT max(id) FROM moment.user_accounts WHERE company_id = %(a)s);
+
+INSERT INTO moment.project_extensions (company_id, project_id, project_extension_number, name)
+SELECT %(b)s, (SELECT min(id) FROM moment.projects WHERE company_id = %(b)s) + g %% 4, 'SECRET-B-E' || g, 'SECRET-B activity ' || g
+  FROM generate_series(1, 4) g;
+INSERT INTO moment.tasks (company_id, project_extension_id, task_number, name)
+SELECT %(b)s, e.id, 'SECRET-B-T', 'SECRET-B task' FROM moment.project_extensions e WHERE e.company_id = %(b)s;
+INSERT INTO moment.project_memberships (company_id, project_id, user_account_id, project_membership_role_name, hourly_rate)
+SELECT %(b)s, p.id, u.id, 'SECRET-B role', 12345.67
+  FROM moment.projects p JOIN moment.user_accounts u ON u.company_id = p.company_id WHERE p.company_id = %(b)s;
+UPDATE moment.time_records t SET project_extension_id = e.id
+  FROM moment.project_extensions e
+ WHERE t.company_id = %(b)s AND e.company_id = t.company_id AND e.project_id = t.project_id;
+UPDATE moment.user_accounts SET time_lock_date = DATE '1999-12-31' WHERE company_id = %(b)s;
+
 -- twins: B rows with the ids of A's first rows
 INSERT INTO moment.user_accounts (company_id, id, name, email)
 SELECT %(b)s, id, 'SECRET-B twin user', 'SECRET-B@twin' FROM moment.user_accounts WHERE company_id = %(a)s ORDER BY id LIMIT 2;
@@ -241,6 +280,13 @@ SELECT %(b)s, t.id, (SELECT min(id) FROM moment.projects WHERE company_id = %(b)
 	   (SELECT min(id) FROM moment.user_accounts WHERE company_id = %(b)s), DATE '1999-12-31', 1437,
 	   'SECRET-B twin work', 'SECRET-B'
   FROM moment.time_records t WHERE t.company_id = %(a)s ORDER BY t.id LIMIT 5;
+INSERT INTO moment.project_extensions (company_id, id, project_id, name)
+SELECT %(b)s, e.id, (SELECT min(id) FROM moment.projects WHERE company_id = %(b)s), 'SECRET-B twin activity'
+  FROM moment.project_extensions e WHERE e.company_id = %(a)s ORDER BY e.id LIMIT 3;
+INSERT INTO moment.project_memberships (company_id, id, project_id, user_account_id, project_membership_role_name)
+SELECT %(b)s, m.id, (SELECT min(id) FROM moment.projects WHERE company_id = %(b)s),
+	   (SELECT min(id) FROM moment.user_accounts WHERE company_id = %(b)s), 'SECRET-B twin role ' || m.id
+  FROM moment.project_memberships m WHERE m.company_id = %(a)s ORDER BY m.id LIMIT 3;
 """
 
 # A user's own table with many column types, a generated column, and a
@@ -359,13 +405,18 @@ def load_entities(admin, a):
     return entities
 
 
-TYPED = {
-    "customers": "list_customers",
-    "projects": "list_projects",
-    "offers": "list_offers",
-    "timeRecords": "list_time_records",
-    "userAccounts": "list_user_accounts",
-}
+# entity -> its typed listing moment.list_<table> (built-in ones, and the
+# one register_entity made for the fuzz table); filled in by load_typed
+TYPED = {}
+
+
+def load_typed(admin):
+    cur = admin.cursor()
+    cur.execute("SELECT e.name, p.proname::text FROM moment.entities e "
+                "JOIN pg_class c ON c.oid = e.table_name "
+                "JOIN pg_proc p ON p.pronamespace = 'moment'::regnamespace AND p.proname = 'list_' || c.relname "
+                "AND p.prorettype = c.reltype")
+    TYPED.update(dict(cur.fetchall()))
 
 # ---------------------------------------------------------------------------
 # Generators
@@ -813,6 +864,38 @@ def gen_batch(entities, e):
     return dump(obj)
 
 
+GROUP_ITEMS = ["project", "projectExtension", "userAccount", "customer", "day", "week", "month"]
+
+
+def gen_group_by():
+    stats_kinds["group_by"] += 1
+    r = rng.random()
+    if r < 0.1:
+        return None
+    if r < 0.25:
+        return rng.choice(["", " ", ",", "project,", "day,week", "month,month", "Project", "project;", "task",
+                           "project, userAccount", "user_account", garbage(), long_text()])
+    items = rng.sample(GROUP_ITEMS, rng.randint(1, 4))
+    return rng.choice([",", ", ", " ,"]).join(items)
+
+
+def gen_date():
+    return rng.choice(["2024-01-01", "2024-03-31", "2024-12-31", "2023-12-31", None, "2024-02-30", "03/01/2024",
+                       "infinity", "-infinity", "epoch", "0001-01-01", "294276-12-31", "x", ""])
+
+
+def report_check(rows, desc, cur):
+    names = [c.name for c in cur.description]
+    for row in rows:
+        record = dict(zip(names, row))
+        check_text(" ".join(str(v) for v in row), desc, "a report row")
+        for key in ("minutes", "billable_minutes", "approved_minutes"):
+            value = record.get(key)
+            if value is not None and value % 10 != 0:
+                finding("leak", "report %s = %s includes rows of B" % (key, value), desc, str(record))
+                return
+
+
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -830,7 +913,21 @@ def gen_api_clean(entities, e):
     """A well-formed request: the right method for the path, sensible queries."""
     prefix = rng.choice(["", "/api/1.0/companies/" + A_CODE, "/api/1.0/companies/" + A_CODE,
                          "/api/1.0/companies/" + B_CODE])
-    kind = rng.choice(["list", "list", "list", "get", "create", "update", "delete", "batch"])
+    kind = rng.choice(["list", "list", "list", "get", "create", "update", "delete", "batch", "report"])
+    if kind == "report":
+        path = rng.choice(["/timeRecords/getReport", "/projects/projectRegisteredHoursReport"])
+        q = []
+        for key in ("fromDate", "toDate"):
+            if rng.random() < 0.9:
+                q.append("%s=%s" % (key, pct(str(gen_date() or ""))))
+        if rng.random() < 0.6:
+            q.append("groupBy=" + pct(gen_group_by() or ""))
+        if rng.random() < 0.4:
+            f = rng.choice(ENTITIES["timeRecords"].fields)
+            q.append("%s=%s" % (pct(f), pct(dump(typed_value(ENTITIES["timeRecords"], f)).strip('"'))))
+        if rng.random() < 0.2:
+            q.append(rng.choice(["noLimit=true", "page=0", "size=5", "sort=minutes"]))
+        return "GET", prefix + path + "?" + "&".join(q), None
     include = ""
     if kind != "delete" and rng.random() < 0.6:
         include = "/include/" + pct(gen_spec(entities, e) or "base").replace("/", "%2F")
@@ -853,6 +950,15 @@ def gen_api_clean(entities, e):
                 f = rng.choice(e.fields)
                 v = typed_value(e, f)
                 q.append("%s=%s" % (pct(f), pct(dump(v).strip('"'))))
+                if rng.random() < 0.3:
+                    # IN: the same field again, or several values separated by commas
+                    if rng.random() < 0.5:
+                        q.append("%s=%s" % (pct(f), pct(dump(typed_value(e, f)).strip('"'))))
+                    else:
+                        q[-1] += "," + ",".join(pct(dump(typed_value(e, f)).strip('"'))
+                                                for _ in range(rng.choice([1, 2, 5])))
+        if rng.random() < 0.15:
+            q.append("ids=" + ",".join(str(rand_id(e)) for _ in range(rng.choice([1, 2, 3, 30]))))
         if q:
             query = "?" + "&".join(q)
     elif kind == "get":
@@ -1014,6 +1120,12 @@ class Session:
         try:
             if read_only:
                 cur.execute("SET LOCAL ROLE %s" % RO_ROLE)
+            if rng.random() < 0.1:
+                cur.execute("SET LOCAL moment.limit_exceeded = error")
+                desc += " (limit_exceeded = error)"
+            if rng.random() < 0.05:
+                cur.execute("SET LOCAL moment.default_limit = %d" % rng.choice([1, 2, 7]))
+                desc += " (small default_limit)"
             cur.execute(sql, params)
             rows = cur.fetchall()
             stats_states["ok"] += 1
@@ -1127,6 +1239,12 @@ def api_check(e, method, path, body):
                     stats_states["api:" + m.group(1)] += 1
         p = path or ""
         segments = p.split("?")[0].split("#")[0].split("/")
+        if status == 200 and ("getReport" in segments or "projectRegisteredHoursReport" in segments):
+            for row in (response or {}).get("content", []) if isinstance(response, dict) else []:
+                for key in ("minutes", "billableMinutes", "approvedMinutes"):
+                    if isinstance(row.get(key), int) and row[key] % 10 != 0:
+                        finding("leak", "report %s = %s includes rows of B" % (key, row[key]), desc, text[:500])
+            return
         if status == 200 and method == "GET" and e.name in segments and isinstance(response, dict):
             if "content" in response:
                 for obj in response["content"]:
@@ -1191,6 +1309,14 @@ def run(session, entities):
                          (entity, gen_batch(entities, e), gen_spec(entities, e) if rng.random() < 0.6 else None),
                          json_result("write", e),
                          read_only=rng.random() < 0.15)
+        elif function == "report":
+            records = entities["timeRecords"]
+            if rng.random() < 0.6:
+                session.call("report", "SELECT * FROM moment.hours_report(%s, %s, %s, %s::jsonb)",
+                             (gen_date(), gen_date(), gen_group_by(), gen_filter(entities, records)), report_check)
+            else:
+                session.call("report", "SELECT * FROM moment.project_registered_hours(%s, %s, %s::jsonb)",
+                             (gen_date(), gen_date(), gen_filter(entities, records)), report_check)
         elif function == "api":
             method, path, body = gen_api(entities, e)
             session.call("api", "SELECT status, response FROM moment.api(%s, %s, %s::jsonb)",
@@ -1251,6 +1377,7 @@ def main():
     try:
         A_ID, b_id = admin_setup(admin)
         ENTITIES = load_entities(admin, A_ID)
+        load_typed(admin)
         for e in ENTITIES.values():
             e.a_id_set = set(e.a_ids)
             e.only_b_id_set = set(e.only_b_ids)

@@ -186,6 +186,16 @@ def setup(admin):
                CASE WHEN p.company_id = %(a)s THEN 'Work' ELSE 'SECRET-B work' END
           FROM moment.projects p JOIN moment.user_accounts u ON u.company_id = p.company_id
          WHERE p.company_id IN (%(a)s, %(b)s);
+        INSERT INTO moment.project_extensions (company_id, project_id, name)
+        SELECT company_id, id, CASE WHEN company_id = %(a)s THEN 'Design' ELSE 'SECRET-B activity' END
+          FROM moment.projects WHERE company_id IN (%(a)s, %(b)s);
+        INSERT INTO moment.tasks (company_id, project_extension_id, name)
+        SELECT company_id, id, CASE WHEN company_id = %(a)s THEN 'Sketch' ELSE 'SECRET-B task' END
+          FROM moment.project_extensions WHERE company_id IN (%(a)s, %(b)s);
+        INSERT INTO moment.project_memberships (company_id, project_id, user_account_id, project_membership_role_name)
+        SELECT p.company_id, p.id, u.id, CASE WHEN p.company_id = %(a)s THEN 'Default' ELSE 'SECRET-B role' END
+          FROM moment.projects p JOIN moment.user_accounts u ON u.company_id = p.company_id
+         WHERE p.company_id IN (%(a)s, %(b)s);
     """, {"a": a, "b": b})
     # a registered table whose table and column names are themselves payloads
     cur.execute("""
@@ -253,9 +263,12 @@ def snapshot(admin, a, b):
     return result
 
 
-ENTITIES = ["customers", "projects", "offers", "timeRecords", "userAccounts", "injThings"]
+ENTITIES = ["customers", "projects", "offers", "timeRecords", "userAccounts", "projectExtensions",
+            "projectMemberships", "tasks", "injThings"]
 TEXT_FIELD = {"customers": "name", "projects": "name", "offers": "name", "timeRecords": "description",
-              "userAccounts": "name", "injThings": "label"}
+              "userAccounts": "name", "projectExtensions": "name", "projectMemberships": "projectMembershipRoleName",
+              "tasks": "name", "injThings": "label"}
+TYPED = {}          # entity -> its typed listing moment.list_<table>
 
 
 def valid_body(entity, ids, text):
@@ -269,7 +282,17 @@ def valid_body(entity, ids, text):
         return {"name": text, "customerId": ids["customers"], "currencyCode": "NOK", "offerNumber": text}
     if entity == "timeRecords":
         return {"projectId": ids["projects"], "userAccountId": ids["userAccounts"], "timeRecordDate": "2024-02-01",
-                "minutes": 5, "description": text, "internalNote": text}
+                "minutes": 5, "description": text, "internalNote": text,
+                "projectExtensionId": ids["projectExtensions"], "taskId": ids["tasks"],
+                "projectMembershipId": ids["projectMemberships"]}
+    if entity == "projectExtensions":
+        return {"name": text, "projectId": ids["projects"], "projectExtensionNumber": text}
+    if entity == "tasks":
+        return {"name": text, "projectExtensionId": ids["projectExtensions"], "taskNumber": text}
+    if entity == "projectMemberships":
+        # inactive: an extra active role would make time records without a membership ambiguous
+        return {"projectMembershipRoleName": text, "projectId": ids["projects"], "userAccountId": ids["userAccounts"],
+                "projectMembershipState": "inactive"}
     return {"label": text, "it's": text, "back\\slash": text, "semi;colon -- x": text, "$1": text, "$$": text,
             'x")); DROP TABLE public.canary; --': text}
 
@@ -328,6 +351,26 @@ def attack(c, ids):
             if state is None and rows:
                 for obj in rows[0][0]["created"]:
                     note_created(entity, obj, p)
+            # typed listings: filters and order_by
+            if entity in TYPED:
+                c.call("typed", "SELECT count(*) FROM moment.%s(%%s::jsonb)" % quote_ident(TYPED[entity]),
+                       (j({field: p}),))
+                c.call("typed", "SELECT count(*) FROM moment.%s('{}', %%s)" % quote_ident(TYPED[entity]), (p,))
+                c.call("typed", "SELECT count(*) FROM moment.%s(%%s::jsonb)" % quote_ident(TYPED[entity]),
+                       (j({p: 1}),))
+        # the reports: dates, group_by, filters
+        for group_by in (p, "project," + p, p + ",day", "userAccount, " + p):
+            c.call("report", "SELECT count(*) FROM moment.hours_report('2024-01-01', '2024-12-31', %s)", (group_by,))
+        for flt in ({p: 1}, {"description": p}, {"description": {"like": p}}, {"project." + p: 1},
+                    {"minutes": {p: 1}}, {"id": {"in": [p]}}):
+            c.call("report", "SELECT count(*) FROM moment.hours_report('2024-01-01', '2024-12-31', 'project', %s::jsonb)",
+                   (j(flt),))
+            c.call("report", "SELECT count(*) FROM moment.project_registered_hours('2024-01-01', '2024-12-31', %s::jsonb)",
+                   (j(flt),))
+        c.call("report", "SELECT count(*) FROM moment.hours_report(%s, '2024-12-31')", (p,))
+        c.call("report", "SELECT count(*) FROM moment.project_registered_hours('2024-01-01', %s)", (p,))
+        c.call("setting", "SELECT set_config('moment.limit_exceeded', %s, true), count(*) FROM moment.rows('customers')",
+               (p,))
         # the router: methods, paths, query strings
         c.call("api", "SELECT status FROM moment.api(%s, '/customers')", (p,))
         for path in ("/" + pct(p), "/" + p, "/customers/" + pct(p), "/customers/" + p,
@@ -335,7 +378,16 @@ def attack(c, ids):
                      "/api/1.0/companies/" + pct(p) + "/customers", "/api/1.0/companies/%s/%s" % (A_CODE, pct(p)),
                      "/customers?name=" + pct(p), "/customers?" + pct(p) + "=1", "/customers?sort=" + pct(p),
                      "/customers?fromDate=" + pct(p), "/timeRecords?toDate=" + pct(p), "/customers?page=" + pct(p),
-                     "/customers?name=" + p, "/customers/batch?" + pct(p)):
+                     "/customers?name=" + p, "/customers/batch?" + pct(p),
+                     "/customers?ids=" + pct(p), "/customers?ids=1," + pct(p), "/customers?name=a&name=" + pct(p),
+                     "/customers?name=a," + pct(p), "/customers/include/" + pct(p) + "?ids=1,2",
+                     "/timeRecords/getReport?fromDate=2024-01-01&toDate=2024-12-31&groupBy=" + pct(p),
+                     "/timeRecords/getReport?fromDate=" + pct(p) + "&toDate=2024-12-31",
+                     "/timeRecords/getReport?fromDate=2024-01-01&toDate=2024-12-31&description=" + pct(p),
+                     "/timeRecords/getReport?fromDate=2024-01-01&toDate=2024-12-31&" + pct(p) + "=1",
+                     "/projects/projectRegisteredHoursReport?fromDate=2024-01-01&toDate=" + pct(p),
+                     "/projects/projectRegisteredHoursReport?fromDate=2024-01-01&toDate=2024-12-31&groupBy=" + pct(p),
+                     "/timeRecords/" + pct(p) + "?fromDate=2024-01-01&toDate=2024-12-31"):
             c.call("api", "SELECT status, response FROM moment.api('GET', %s)", (path,))
         state, rows = c.call("api", "SELECT status, response FROM moment.api('POST', '/customers/include/name', %s::jsonb)",
                              (j({"name": p}),))
@@ -434,6 +486,13 @@ def main():
             table = cur.fetchone()[0]
             cur.execute("SELECT min(id) FROM %s WHERE company_id = %%s" % table, (a,))
             ids[entity] = cur.fetchone()[0]
+        # the typed listings, the injThings one (list_<its hostile table name>) included
+        cur.execute("SELECT e.name, p.proname::text FROM moment.entities e JOIN pg_class c ON c.oid = e.table_name "
+                    "JOIN pg_proc p ON p.pronamespace = 'moment'::regnamespace AND p.proname = 'list_' || c.relname "
+                    "AND p.prorettype = c.reltype")
+        TYPED.update(dict(cur.fetchall()))
+        if "injThings" not in TYPED:
+            finding("register_entity made no typed listing for the table with a hostile name", "register_entity")
         before = snapshot(admin, a, b)
 
         attack(Caller("superuser"), ids)

@@ -80,6 +80,12 @@ SELECT moment.create('timeRecords', jsonb_build_object('projectId', p.id, 'userA
   JOIN moment.projects p ON p.name = v.p
   JOIN moment.user_accounts u ON u.name = v.u;
 
+SELECT moment.create('projectExtensions', jsonb_build_object('name', 'Design', 'projectId', (SELECT id FROM moment.projects WHERE name = 'Website'),
+                                                             'projectExtensionState', 'closed'));
+SELECT moment.create('tasks', jsonb_build_object('name', 'Sketch', 'projectExtensionId', (SELECT id FROM moment.project_extensions WHERE name = 'Design')));
+SELECT moment.create('projectMemberships', jsonb_build_object('projectId', p.id, 'userAccountId', u.id, 'hourlyRate', 1200.5))
+  FROM moment.projects p, moment.user_accounts u WHERE p.name = 'Audit' AND u.name = 'Ola';
+
 SET moment.company = 'othercorp';
 SELECT moment.create('customers', '{"name": "Secret Other AS"}');
 SELECT moment.create('projects', jsonb_build_object('name', 'Secret', 'customerId', (SELECT id FROM moment.customers WHERE name = 'Secret Other AS')));
@@ -155,6 +161,41 @@ expect "$out" "report for March 2024: 4 project/user rows with the right hours" 
 	"\| *Audit *\| *Kari *\| *2\.00 *\|" "\| *Audit *\| *Ola *\| *1\.00 *\|" \
 	"\| *Website *\| *Kari *\| *2\.50 *\|" "\| *Website *\| *Ola *\| *0\.50 *\|" "4 rows fetched"
 refute "$out" "report holds no othercorp data and no April/February minutes" "Secret|Eve|10\.00|8\.00|12\.50"
+
+echo "# the same monthly report on moment.hours_report: one statement, no listing to cut"
+out=$(run_isql moment <<'SQL'
+SELECT project_name AS project, user_account_name AS user_name, round(minutes / 60.0, 2) AS hours, records FROM moment.hours_report('2024-03-01', '2024-03-31') ORDER BY 1, 2
+SELECT period, project_name, minutes, billable_minutes FROM moment.hours_report('2024-02-01', '2024-04-30', 'project,month') ORDER BY 1, 2
+SELECT project_name, records, minutes, first_date, last_date FROM moment.project_registered_hours('2024-03-01', '2024-03-31')
+SQL
+)
+expect "$out" "hours_report for March 2024: the same 4 project/user rows" \
+	"\| *Audit *\| *Kari *\| *2\.00 *\| *1 *\|" "\| *Audit *\| *Ola *\| *1\.00 *\| *2 *\|" \
+	"\| *Website *\| *Kari *\| *2\.50 *\| *2 *\|" "\| *Website *\| *Ola *\| *0\.50 *\| *1 *\|" "4 rows fetched"
+expect "$out" "hours_report by project and month: a date period, February to April" \
+	"\| *2024-02-01 *\| *Audit *\| *480 *\| *480 *\|" "\| *2024-03-01 *\| *Audit *\| *180 *\| *165 *\|" \
+	"\| *2024-03-01 *\| *Website *\| *180 *\| *150 *\|" "\| *2024-04-01 *\| *Website *\| *600 *\| *600 *\|"
+expect "$out" "project_registered_hours with first and last dates" \
+	"\| *Audit *\| *3 *\| *180 *\| *2024-03-02 *\| *2024-03-31 *\|" "\| *Website *\| *3 *\| *180 *\| *2024-03-01 *\| *2024-03-20 *\|"
+refute "$out" "the reports hold no othercorp data" "Secret|Eve"
+out=$(run_isql moment_two <<'SQL'
+SELECT period, minutes FROM moment.hours_report('2024-03-01', '2024-03-31', 'day')
+SET moment.limit_exceeded = error
+SELECT period, minutes FROM moment.hours_report('2024-03-01', '2024-03-31', 'day')
+SQL
+)
+expect "$out" "a report over the cap: 2 rows and the WARNING; with limit_exceeded = error, [54000]" \
+	"limitWasExceeded: more than 2 rows" "2 rows fetched" "\[54000\].*limitWasExceeded"
+
+echo "# typed listings of activities, tasks and memberships"
+out=$(run_isql moment <<'SQL'
+SELECT name, project_extension_state, billable FROM moment.list_project_extensions()
+SELECT t.name, e.name AS activity FROM moment.list_tasks() t JOIN moment.list_project_extensions() e ON e.id = t.project_extension_id
+SELECT project_membership_role_name, hourly_rate, project_membership_state FROM moment.list_project_memberships('{"hourlyRate": {"gt": 1000}}')
+SQL
+)
+expect "$out" "list_project_extensions, list_tasks, list_project_memberships: typed rows" \
+	"\| *Design *\| *closed *\| *1 *\|" "\| *Sketch *\| *Design *\|" "\| *Default *\| *1200\.50 *\| *active *\|"
 
 echo "# the cap WARNING as SQL_SUCCESS_WITH_INFO"
 out=$(run_isql moment <<'SQL'

@@ -129,6 +129,15 @@ try:
     records = [create("cloudware", "timeRecords", {
         "projectId": project, "userAccountId": user, "timeRecordDate": d, "minutes": m,
         "billable": b, "approved": a, "description": text}) for d, m, b, a, text in march]
+    activity = create("cloudware", "projectExtensions", {"name": "Design", "projectId": project,
+                                                         "projectExtensionNumber": "A1", "billable": False})
+    task = create("cloudware", "tasks", {"name": "Sketch \u00e6", "projectExtensionId": activity})
+    membership = create("cloudware", "projectMemberships", {"projectId": project, "userAccountId": user,
+                                                            "projectMembershipRoleName": "Developer",
+                                                            "hourlyRate": "950.50"})
+    records.append(create("cloudware", "timeRecords", {
+        "projectId": project, "userAccountId": user, "projectExtensionId": activity, "taskId": task,
+        "projectMembershipId": membership, "timeRecordDate": "2024-04-02", "minutes": 45, "billable": True}))
     other = create("othercorp", "customers", {"name": "Secret Other AS"})
     other_project = create("othercorp", "projects", {"name": "Secret", "customerId": other})
     other_user = create("othercorp", "userAccounts", {"name": "Eve"})
@@ -201,6 +210,72 @@ Fetch=1000
           "total_sum values are exact Decimals", [r.total_sum for r in rows])
     check([r.exchange_rate for r in rows] == [1, decimal.Decimal("11.5"), 1],
           "exchange_rate (numeric) as Decimal", [r.exchange_rate for r in rows])
+
+    print("# the typed listings of 0.2.0's entities")
+    cur.execute("SELECT * FROM moment.list_project_extensions()")
+    desc = {d[0]: d[1] for d in cur.description}
+    rows = cur.fetchall()
+    check([(r.id, r.project_id, r.project_extension_number, r.name, r.project_extension_state, r.billable)
+           for r in rows] == [(activity, project, "A1", "Design", "open", False)]
+          and desc.get("billable") is bool and desc.get("created_at") is datetime.datetime,
+          "list_project_extensions: typed row (bigint, text, bool, timestamp)", [tuple(r) for r in rows])
+    cur.execute("SELECT id, hourly_rate, project_membership_role_name FROM moment.list_project_memberships()")
+    desc = {d[0]: d for d in cur.description}
+    rows = cur.fetchall()
+    check([tuple(r) for r in rows] == [(membership, decimal.Decimal("950.50"), "Developer")]
+          and desc["hourly_rate"][1] is decimal.Decimal and desc["hourly_rate"][5] == 2,
+          "list_project_memberships: hourly_rate numeric(14,2) as Decimal", [tuple(r) for r in rows])
+    cur.execute("SELECT id, name, project_extension_id FROM moment.list_tasks(filter => ?)",
+                json.dumps({"projectExtensionId": activity}))
+    rows = cur.fetchall()
+    check([tuple(r) for r in rows] == [(task, "Sketch \u00e6", activity)], "list_tasks with a bound filter",
+          [tuple(r) for r in rows])
+    cur.execute("SELECT time_record_date, project_extension_id, task_id, project_membership_id "
+                "FROM moment.list_time_records('{\"taskId\": {\"isNull\": false}}')")
+    rows = [tuple(r) for r in cur.fetchall()]
+    check(rows == [(datetime.date(2024, 4, 2), activity, task, membership)],
+          "list_time_records carries the activity, task and membership", rows)
+
+    print("# reports through ODBC: typed columns, parameters, the cap")
+    cur.execute("SELECT * FROM moment.hours_report(?, ?, ?)", datetime.date(2024, 3, 1),
+                datetime.date(2024, 4, 30), "project,month")
+    desc = {d[0]: d[1] for d in cur.description}
+    rows = cur.fetchall()
+    check(desc.get("period") is datetime.date and desc.get("project_id") is int and desc.get("minutes") is int
+          and desc.get("project_name") is str and desc.get("records") is int,
+          "hours_report columns: period date, ids and sums bigint, names text",
+          {k: v.__name__ for k, v in desc.items()})
+    check([(r.period, r.project_id, r.project_name, r.records, r.minutes, r.billable_minutes, r.approved_minutes,
+            r.user_account_id) for r in rows]
+          == [(datetime.date(2024, 3, 1), project, "Website", 3, 585, 570, 495, None),
+              (datetime.date(2024, 4, 1), project, "Website", 1, 45, 45, 0, None)],
+          "hours_report by project and month: March and April rows, ungrouped columns NULL",
+          [tuple(r) for r in rows])
+    cur.execute("SELECT user_account_name, minutes FROM moment.hours_report(from_date => ?, to_date => ?, "
+                "group_by => 'userAccount,projectExtension', filter => ?)",
+                "2024-03-01", "2024-04-30", json.dumps({"billable": True}))
+    rows = sorted((tuple(r) for r in cur.fetchall()), key=lambda r: r[1])
+    check(rows == [("Kari", 45), ("Kari", 570)], "hours_report with named, bound arguments and a filter", rows)
+    cur.execute("SELECT project_id, customer_name, records, minutes, first_date, last_date "
+                "FROM moment.project_registered_hours('2024-03-01', '2024-04-30')")
+    rows = [tuple(r) for r in cur.fetchall()]
+    check(rows == [(project, "Fjord AS", 4, 630, datetime.date(2024, 3, 1), datetime.date(2024, 4, 2))],
+          "project_registered_hours: first and last date as datetime.date", rows)
+    cur.execute("SET moment.default_limit = 1")
+    cur.execute("SELECT period FROM moment.hours_report('2024-03-01', '2024-04-30', 'day')")
+    messages = list(cur.messages)
+    rows = cur.fetchall()
+    check(len(rows) == 1 and any("limitWasExceeded" in m[1] for m in messages),
+          "a report cut at the cap: one row and SQL_SUCCESS_WITH_INFO with limitWasExceeded", messages)
+    cur.execute("SET moment.limit_exceeded = 'error'")
+    expect_error(cur, "SELECT period FROM moment.hours_report('2024-03-01', '2024-04-30', 'day')", "54000",
+                 "with moment.limit_exceeded = error a cut report fails (pandas gets no silent cut)")
+    expect_error(cur, "SELECT * FROM moment.list_time_records()", "54000",
+                 "and so does a cut typed listing")
+    cur.execute("RESET moment.limit_exceeded")
+    cur.execute("RESET moment.default_limit")
+    expect_error(cur, "SELECT * FROM moment.hours_report('2024-03-01', '2024-03-31', 'day,week')", "22023",
+                 "two periods in group_by")
 
     print("# bound parameters")
     cur.execute("SELECT count(*), sum(minutes) FROM moment.list_time_records(filter => ?, no_limit => ?)",

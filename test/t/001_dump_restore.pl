@@ -41,6 +41,12 @@ SELECT moment.register_entity('contracts', 'public.contracts');
 SELECT moment.define_part('contracts', 'summary', ARRAY['title', 'customer.name']);
 SELECT moment.define_metadata('contracts', 'totals', 'totalAmount', 'coalesce(sum(t.amount), 0)');
 
+-- a user's changes to built-in parts, metadata and entity settings
+SELECT moment.define_part('customers', 'base', ARRAY['name', 'email']);
+SELECT moment.define_metadata('timeRecords', 'summary', 'totalMinutes',
+	'coalesce(pg_catalog.sum(t.minutes), 0) OPERATOR(pg_catalog.*) 100');
+SELECT moment.set_date_field('projects', 'endDate');
+
 CREATE ROLE clerk LOGIN;
 SELECT moment.grant_company('cloudware', 'clerk');
 CREATE ROLE auditor LOGIN;
@@ -73,7 +79,7 @@ SELECT moment.create('customers', '{"name": "Other customer"}');
 });
 
 # The state of every table, to compare after the restore.
-my @tables = qw(moment.companies moment.company_grants moment.entities moment.parts
+my @tables = qw(moment.companies moment.company_grants moment.entities moment.entity_settings moment.parts
   moment.metadata moment.user_accounts moment.customers moment.projects
   moment.offers moment.time_records public.contracts);
 
@@ -155,9 +161,9 @@ is( $node->safe_psql(
 	'built-in entities are there once');
 is( $node->safe_psql(
 		'restored',
-		"SELECT count(*) FROM (SELECT entity, name FROM moment.parts GROUP BY 1, 2 HAVING count(*) > 1) d"),
+		"SELECT count(*) FROM (SELECT entity, name, builtin FROM moment.parts GROUP BY 1, 2, 3 HAVING count(*) > 1) d"),
 	'0',
-	'no part is duplicated');
+	'no part is duplicated (a user\'s row of a built-in part\'s name stands beside it)');
 is( $node->safe_psql(
 		'restored',
 		"SELECT string_agg(entity || '.' || name, ',' ORDER BY entity, name) FROM moment.parts WHERE entity = 'contracts'"
@@ -202,6 +208,18 @@ SELECT moment.list('offers', 'base+metadata.overviewPage') -> 'metadata';
 }),
 	'{"count": 4, "totalSumInCompanyCurrency": 10000.00}',
 	'built-in metadata on restored offers');
+
+# the user's changes to built-in parts, metadata and settings came through
+# (0.1.0: define_part on a built-in kept builtin = true, and the dump left it out)
+is( $node->safe_psql(
+		'restored', q{
+SET moment.company = 'cloudware';
+SELECT string_agg(key, ',' ORDER BY key) FROM jsonb_object_keys(moment.list('customers', size => 1) #> '{content,0}') AS key;
+SELECT moment.list('timeRecords', 'metadata.summary') -> 'metadata';
+SELECT moment.describe('projects') ->> 'dateField';
+}),
+	"email,id,name\n" . '{"totalMinutes": 63000, "billableMinutes": 630}' . "\nendDate",
+	'a redefined built-in part, metadata key and date field survive the restore');
 
 # --- sequences continue ---------------------------------------------------------
 
