@@ -418,8 +418,8 @@ create_single(Batch *batch, int index, BodyValue *values, int nvalues)
 
 /*
  * A multi-row INSERT of the unnested arrays WITH ORDINALITY, in request
- * order; the objects come back in id order, with (in every row) the ids in
- * the order the rows were inserted, to tell whether ids follow the request.
+ * order; the objects come back in request order, each row also carrying the
+ * ids in that order, to tell whether ids follow the request.
  */
 static char *
 create_many_sql(Batch *batch, BodyValue *values, int nvalues)
@@ -427,7 +427,7 @@ create_many_sql(Batch *batch, BodyValue *values, int nvalues)
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "WITH t AS (INSERT INTO %s (company_id", batch->entity->qualified_table);
+	appendStringInfo(&sql, "WITH i AS (INSERT INTO %s (company_id", batch->entity->qualified_table);
 	for (int i = 0; i < nvalues; i++)
 		appendStringInfo(&sql, ", %s", values[i].field->quoted_column);
 	appendStringInfoString(&sql, ") SELECT $1");
@@ -445,11 +445,18 @@ create_many_sql(Batch *batch, BodyValue *values, int nvalues)
 			appendStringInfo(&sql, "v%d, ", i + 1);
 		appendStringInfoString(&sql, "ord)");
 	}
+
+	/*
+	 * The rows come back from the INSERT in the order they were inserted,
+	 * which is the request's: number them there, return the objects in that
+	 * order, and the ids in it too, to tell whether ids follow the request.
+	 */
 	appendStringInfo(&sql, " ORDER BY u.ord RETURNING *), "
-					 "moment_ids AS MATERIALIZED (SELECT pg_catalog.array_agg(CAST(t.%s AS pg_catalog.int8)) AS ids FROM t) "
-					 "SELECT %s, (SELECT moment_ids.ids FROM moment_ids)%s ORDER BY t.%s",
+					 "t AS MATERIALIZED (SELECT i.*, pg_catalog.row_number() OVER () AS moment_ord FROM i), "
+					 "moment_ids AS MATERIALIZED (SELECT pg_catalog.array_agg(CAST(t.%s AS pg_catalog.int8) ORDER BY t.moment_ord) AS ids FROM t) "
+					 "SELECT %s, (SELECT moment_ids.ids FROM moment_ids)%s ORDER BY t.moment_ord",
 					 batch->entity->id_field->quoted_column, batch->projection.object,
-					 batch->projection.from, batch->entity->id_field->quoted_column);
+					 batch->projection.from);
 	return sql.data;
 }
 

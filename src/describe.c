@@ -150,9 +150,25 @@ check_spec_quietly(MomentEntity *entity, const char *spec, List **keys)
 {
 	SpecCheck	check = {entity, spec, NIL};
 	ErrorData  *error = run_in_subtransaction(check_spec_work, &check);
+	int			category;
 
 	*keys = check.keys;
-	return error ? error->message : NULL;
+	if (error == NULL)
+		return NULL;
+	/*
+	 * A part is broken when its definition is: a name or expression that no
+	 * longer resolves (42, 22), a spec too large (54), an unusable related
+	 * entity (55000).  Anything else (a lock timeout, say) is the request's
+	 * error, not the part's.
+	 */
+	category = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+	if (category != ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION) &&
+		category != ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) &&
+		category != ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED) &&
+		error->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+		error->sqlerrcode != ERRCODE_FEATURE_NOT_SUPPORTED)
+		rethrow_without_sql_context(error);
+	return error->message;
 }
 
 PG_FUNCTION_INFO_V1(moment_check_include);

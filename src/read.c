@@ -449,12 +449,15 @@ moment_list(PG_FUNCTION_ARGS)
  * error, an error 54000; both contain limitWasExceeded.
  */
 void
-report_cut(int cap, bool no_limit)
+report_cut(int cap, CapKind cap_kind)
 {
 	const char *hint;
 
 	/* say where the cap comes from: a default_limit above max_limit does not count */
-	if (no_limit)
+	if (cap_kind == CAP_REPORT)
+		hint = psprintf("A report returns at most least(moment.default_limit, moment.max_limit) = %d rows: narrow the dates, the filter or the grouping, or raise moment.default_limit (at most moment.max_limit, %d).",
+						cap, listing_cap(true));
+	else if (cap_kind == CAP_NO_LIMIT)
 		hint = psprintf("%d rows is the most any listing returns: narrow the filter, or page through the rows with moment.list(..., page => N, size => M).",
 						cap);
 	else if (listing_cap(true) > cap)
@@ -541,7 +544,7 @@ cap_destroy(DestReceiver *self)
  */
 void
 stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
-			   bool no_limit, bool whole_rows, bool pin)
+			   CapKind cap_kind, bool whole_rows, bool pin)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	KeptPlan   *plan;
@@ -586,7 +589,7 @@ stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, in
 	unpin_search_path(pinned);
 	SPI_finish();
 	if (receiver.cut)
-		report_cut(cap, no_limit);
+		report_cut(cap, cap_kind);
 }
 
 PG_FUNCTION_INFO_V1(moment_rows);
@@ -608,7 +611,8 @@ moment_rows(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rows returns objects only: metadata cannot be included"),
 					 errhint("Use moment.list for metadata over the whole listing.")));
-		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit, false, false);
+		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit ? CAP_NO_LIMIT : CAP_DEFAULT,
+					   false, false);
 	}
 	API_ENTRY_END;
 	return (Datum) 0;
@@ -641,7 +645,7 @@ moment_list_typed(PG_FUNCTION_ARGS)
 		entity_ensure(entity);
 		shape = listing_prepare(entity, NULL, PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0),
 								text_arg(fcinfo, 1), LISTING_TYPED, &sql, &with_metadata);
-		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit,
+		stream_listing(fcinfo, shape, sql, listing_cap(no_limit), no_limit ? CAP_NO_LIMIT : CAP_DEFAULT,
 					   entity->has_dropped_columns, false);
 	}
 	API_ENTRY_END;

@@ -310,7 +310,7 @@ moment_hours_report(PG_FUNCTION_ARGS)
 		RequestShape *shape = report_shape(date_arg(fcinfo, 0, "from_date"), date_arg(fcinfo, 1, "to_date"),
 										   PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
 
-		stream_listing(fcinfo, shape, hours_sql(shape, &grouping), listing_cap(false), false, false, false);
+		stream_listing(fcinfo, shape, hours_sql(shape, &grouping), listing_cap(false), CAP_REPORT, false, false);
 	}
 	API_ENTRY_END;
 	return (Datum) 0;
@@ -325,7 +325,7 @@ moment_project_registered_hours(PG_FUNCTION_ARGS)
 		RequestShape *shape = report_shape(date_arg(fcinfo, 0, "from_date"), date_arg(fcinfo, 1, "to_date"),
 										   PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 
-		stream_listing(fcinfo, shape, project_hours_sql(shape), listing_cap(false), false, false, false);
+		stream_listing(fcinfo, shape, project_hours_sql(shape), listing_cap(false), CAP_REPORT, false, false);
 	}
 	API_ENTRY_END;
 	return (Datum) 0;

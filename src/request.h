@@ -35,9 +35,17 @@ extern int	listing_cap(bool no_limit);
 extern RequestShape *listing_prepare(MomentEntity *entity, const char *include, Jsonb *filter,
 									 const char *order_by, int kind, const char **sql_out,
 									 bool *with_metadata);
+/* which cap a listing was under, for the hint when rows are cut */
+typedef enum CapKind
+{
+	CAP_DEFAULT,				/* without no_limit */
+	CAP_NO_LIMIT,				/* with no_limit */
+	CAP_REPORT					/* a report: no no_limit to pass */
+} CapKind;
+
 extern void stream_listing(FunctionCallInfo fcinfo, RequestShape *shape, const char *sql, int cap,
-						   bool no_limit, bool whole_rows, bool pin);
-extern void report_cut(int cap, bool no_limit);
+						   CapKind cap_kind, bool whole_rows, bool pin);
+extern void report_cut(int cap, CapKind cap_kind);
 extern void push_listing_start(JsonbParseState **state, Datum *objects, int nobjects, bool exceeded);
 extern int	pin_search_path(bool pin);
 extern void unpin_search_path(int nest_level);

@@ -264,8 +264,10 @@ CREATE TABLE public.regress_countdown_rows (
 	PRIMARY KEY (company_id, id)
 );
 SELECT moment.register_entity('regressCountdown', 'public.regress_countdown_rows');
+-- created comes back in request order all the same (the contract's order)
 SELECT b -> 'createOrderIntact' AS intact,
-	   (SELECT string_agg(o ->> 'name', ', ' ORDER BY (o ->> 'id')::int) FROM jsonb_array_elements(b -> 'created') o) AS by_id
+	   (SELECT string_agg(o ->> 'name', ', ' ORDER BY (o ->> 'id')::int) FROM jsonb_array_elements(b -> 'created') o) AS by_id,
+	   (SELECT string_agg(o ->> 'name', ', ' ORDER BY n) FROM jsonb_array_elements(b -> 'created') WITH ORDINALITY AS c(o, n)) AS as_returned
   FROM moment.batch('regressCountdown', '{"create": [{"name": "first"}, {"name": "second"}, {"name": "third"}]}', 'name') b;
 SELECT moment.batch('regressCountdown', '{"create": [{"name": "alone"}]}', 'name') -> 'createOrderIntact' AS one_create;
 SELECT moment.batch('customers', '{"create": [{"name": "A"}, {"name": "B"}]}', 'name') -> 'createOrderIntact' AS ascending;
