@@ -325,6 +325,19 @@ SELECT left(pg_temp.try($$ SELECT count(*) FROM moment.customers $$), 11) AS dir
 SET ROLE regress_moment_sec_staff;
 SELECT pg_temp.try($$ SELECT moment.get('customers', 1, 'name') $$);
 RESET ROLE;
+-- granted directly, a NOINHERIT role has the company, and the privileges
+-- (it cannot use its group roles'), until the grant is revoked
+SELECT moment.grant_company('cloudware', 'regress_moment_sec_noinherit');
+SET ROLE regress_moment_sec_noinherit;
+SELECT pg_temp.try($$ SELECT moment.get('customers', 1, 'name') $$);
+SELECT pg_temp.try($$ SELECT count(*) > 0 FROM moment.customers $$);
+SELECT pg_temp.try($$ SELECT moment.update('customers', 1, '{"email": "noinherit@example.com"}', 'email') $$);
+RESET ROLE;
+SELECT moment.revoke_company('cloudware', 'regress_moment_sec_noinherit');
+SELECT has_table_privilege('regress_moment_sec_noinherit', 'moment.customers', 'SELECT') AS still_has_select;
+SET ROLE regress_moment_sec_noinherit;
+SELECT pg_temp.try($$ SELECT moment.get('customers', 1, 'name') $$);
+RESET ROLE;
 -- a row for rival whose role oid now belongs to regress_moment_sec_newbie,
 -- as if a dropped role had held it
 INSERT INTO moment.company_grants (company_id, role, writable) VALUES (2, 'regress_moment_sec_newbie', true);
