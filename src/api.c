@@ -620,6 +620,10 @@ status_for(ErrorData *edata, const char *method, const char **type)
 		{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
 		{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
 		{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500, "entity_unusable"},
+		/* sharding: a company being moved, a shard out of reach (moment_router) */
+		{ERRCODE_OBJECT_IN_USE, 503, "retry"},
+		{ERRCODE_CONNECTION_FAILURE, 503, "unavailable"},
+		{ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN, 503, "unavailable"},
 	};
 	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
