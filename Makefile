@@ -22,7 +22,8 @@ OBJS = \
 	src/errors.o \
 	src/report.o \
 	src/triggers.o \
-	src/api.o
+	src/api.o \
+	src/shard.o
 
 # the version of the library: the one moment.control installs by default
 MOMENT_SRC := $(dir $(lastword $(MAKEFILE_LIST)))
@@ -48,3 +49,14 @@ include $(PGXS)
 
 # every object depends on every header (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# The router, a second extension of its own (router/): built, installed and
+# cleaned with this one.
+all: router-all
+install: router-install
+clean: router-clean
+
+router-all router-install router-clean:
+	$(MAKE) -C $(MOMENT_SRC)router $(patsubst router-%,%,$@) PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: router-all router-install router-clean
