@@ -4,8 +4,9 @@
 #   ensure_packages pkg...   install the Debian packages that are missing
 #   pg_env                   set PG_CONFIG, PG_BIN, PGXS_DIR once pg_config exists
 #   as_postgres cmd...       run a command as the postgres OS user
-#   start_cluster DIR        throwaway cluster: data in DIR/data, socket in DIR,
-#                            log in DIR/log; exports PGHOST, PGPORT, PGUSER
+#   start_cluster DIR [ADDR] throwaway cluster: data in DIR/data, socket in DIR,
+#                            log in DIR/log, TCP on ADDR if given (else none);
+#                            exports PGHOST, PGPORT, PGUSER
 #   stop_cluster DIR         stop the cluster of DIR (and no other)
 #
 # initdb refuses to run as root, so clusters belong to the postgres user.
@@ -116,10 +117,11 @@ free_port() {
 	die "no free port found"
 }
 
-# start_cluster DIR: initdb (if DIR/data is not there yet) and start a
-# throwaway cluster.  Exports PGHOST=DIR PGPORT PGUSER=postgres.
+# start_cluster DIR [ADDR]: initdb (if DIR/data is not there yet) and start a
+# throwaway cluster, listening on TCP at ADDR (e.g. 127.0.0.1) when given.
+# Exports PGHOST=DIR PGPORT PGUSER=postgres.
 start_cluster() {
-	local dir=$1 port
+	local dir=$1 listen=${2:-} port
 	[ -n "${PG_BIN:-}" ] || pg_env
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd -P)
@@ -133,7 +135,7 @@ start_cluster() {
 	port=$(free_port)
 	# -w waits until the server accepts connections
 	as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-		-o "-p $port -k '$dir' -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		-o "-p $port -k '$dir' -c listen_addresses='$listen' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
 		start >/dev/null \
 		|| { tail -n 30 "$dir/log" >&2; die "could not start the cluster in $dir"; }
 	export PGHOST=$dir PGPORT=$port PGUSER=postgres
