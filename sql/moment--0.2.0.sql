@@ -1193,10 +1193,13 @@ COMMENT ON FUNCTION moment.project_registered_hours(date, date, jsonb) IS
 -- moved, and the copy of a company's rows to another shard
 ------------------------------------------------------------------------------
 
-ALTER TABLE moment.companies ADD COLUMN fenced boolean NOT NULL DEFAULT false;
+ALTER TABLE moment.companies ADD COLUMN fenced boolean NOT NULL DEFAULT false,
+	ADD COLUMN moved boolean NOT NULL DEFAULT false;
 
 COMMENT ON COLUMN moment.companies.fenced IS
 'True while moment_router moves the company to another shard: writes to it are refused with SQLSTATE 55006 (retry), reads keep working.';
+COMMENT ON COLUMN moment.companies.moved IS
+'True on the shard a company moved away from, where only this row of it is left: every call for it gets SQLSTATE 55006, so that a call routed before the move retries and reaches the new shard. Removed when the company moves back here, or by moment_router.move_company to its own shard.';
 
 CREATE TABLE moment.shard_config (
 	singleton boolean NOT NULL DEFAULT true,
@@ -1381,7 +1384,7 @@ BEGIN
 	shard_number := (SELECT c.shard_number FROM moment.shard_config c);
 	version := moment.version();
 	format := moment_internal.shard_format();
-	companies := (SELECT pg_catalog.count(*) FROM moment.companies);
+	companies := (SELECT pg_catalog.count(*) FROM moment.companies c WHERE NOT c.moved);
 END
 $$;
 
@@ -1395,12 +1398,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM moment_internal.require_admin();
-	RETURN QUERY SELECT c.id, c.code FROM moment.companies c ORDER BY c.id;
+	RETURN QUERY SELECT c.id, c.code FROM moment.companies c WHERE NOT c.moved ORDER BY c.id;
 END
 $$;
 
 COMMENT ON FUNCTION moment_internal.shard_companies() IS
-'The companies of this shard, for moment_router.add_shard() to record those of a server that already holds data. Administrators only.';
+'The companies of this shard (not those that moved away), for moment_router.add_shard() to record those of a server that already holds data. Administrators only.';
 
 CREATE FUNCTION moment_internal.shard_create_company(id bigint, code text, name text, currency_code character(3))
 RETURNS bigint
@@ -1633,7 +1636,7 @@ $$;
 COMMENT ON FUNCTION moment_internal.shard_count_rows(bigint) IS
 'How many rows of the company each of moment_internal.company_tables() holds. Administrators only.';
 
-CREATE FUNCTION moment_internal.shard_purge_company(company_id bigint, code text)
+CREATE FUNCTION moment_internal.shard_purge_company(company_id bigint, code text, leave_moved boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1658,6 +1661,7 @@ BEGIN
 	-- children before parents, as a replica (no trigger fires, nothing is queued)
 	PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
 	FOR t IN SELECT * FROM moment_internal.company_tables() ORDER BY depth DESC, table_name LOOP
+		CONTINUE WHEN leave_moved AND t.table_name OPERATOR(pg_catalog.=) 'moment.companies';
 		EXECUTE pg_catalog.format('DELETE FROM %s x WHERE x.%I OPERATOR(pg_catalog.=) $1',
 								  t.table_name, moment_internal.company_column(t.table_name))
 			USING company_id;
@@ -1665,6 +1669,11 @@ BEGIN
 		deleted := deleted OPERATOR(pg_catalog.+) n;
 	END LOOP;
 	PERFORM pg_catalog.set_config('session_replication_role', 'origin', true);
+	IF leave_moved THEN
+		-- what is left answers every call routed here before the move: retry (55006)
+		UPDATE moment.companies c SET fenced = true, moved = true
+		 WHERE c.id OPERATOR(pg_catalog.=) shard_purge_company.company_id;
+	END IF;
 	FOREACH grantee IN ARRAY coalesce(grantees, '{}') LOOP
 		PERFORM moment.sync_group_roles(grantee);
 	END LOOP;
@@ -1672,8 +1681,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION moment_internal.shard_purge_company(bigint, text) IS
-'Deletes every row of a company from this shard (children first, as a replica: no trigger fires, nothing is queued), after it moved to another shard or a copy of it was abandoned. Refuses when the company of that id here has another code. Returns the number of rows deleted. Superuser only.';
+COMMENT ON FUNCTION moment_internal.shard_purge_company(bigint, text, boolean) IS
+'Deletes every row of a company from this shard (children first, as a replica: no trigger fires, nothing is queued), after it moved to another shard or a copy of it was abandoned; with leave_moved, the company''s own row stays, marked moved, so that calls routed here before the move get 55006 and retry. Refuses when the company of that id here has another code. Returns the number of rows deleted. Superuser only.';
 
 REVOKE EXECUTE ON FUNCTION moment.configure_shard(integer), moment_internal.id_sequences(),
 	moment_internal.apply_shard_block(regclass, integer), moment_internal.entity_registered_on_shard(),
@@ -1683,5 +1692,5 @@ REVOKE EXECUTE ON FUNCTION moment.configure_shard(integer), moment_internal.id_s
 	moment_internal.shard_set_fence(bigint, boolean), moment_internal.shard_wait_for_writers(bigint),
 	moment_internal.shard_export_rows(bigint, text, bigint, integer),
 	moment_internal.shard_import_rows(bigint, text, jsonb), moment_internal.shard_count_rows(bigint),
-	moment_internal.shard_purge_company(bigint, text)
+	moment_internal.shard_purge_company(bigint, text, boolean)
 	FROM PUBLIC;

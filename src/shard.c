@@ -111,6 +111,7 @@ typedef struct RoutedCall
 static HTAB *targets = NULL;
 static MemoryContext target_context = NULL;
 static bool target_callback_registered = false;
+static bool targets_stale = false;
 
 /* messages captured while a routed call runs */
 static List *captured = NIL;
@@ -118,12 +119,15 @@ static MemoryContext capture_context = NULL;
 static bool capturing = false;
 static emit_log_hook_type previous_emit_log_hook = NULL;
 
+/*
+ * A change of pg_proc only marks the cache stale: it is dropped when
+ * routed_target is entered next, never under an entry being filled in (the
+ * lookups that fill one in may deliver invalidations).
+ */
 static void
 forget_targets(Datum arg, int cacheid, uint32 hashvalue)
 {
-	if (target_context != NULL)
-		MemoryContextReset(target_context);
-	targets = NULL;
+	targets_stale = true;
 }
 
 /*
@@ -144,6 +148,12 @@ routed_target(const char *signature)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("routed function signature is too long")));
+	if (targets_stale && target_context != NULL)
+	{
+		MemoryContextReset(target_context);
+		targets = NULL;
+	}
+	targets_stale = false;
 	if (targets == NULL)
 	{
 		HASHCTL		ctl;

@@ -53,6 +53,7 @@ typedef struct CompanyEntry
 	bool		exists;
 	int64		id;
 	bool		fenced;			/* being moved to another shard: writes refused */
+	bool		moved;			/* moved to another shard: every call refused */
 	int			ngrants;
 	CompanyGrant *grants;
 	dlist_node	lru;
@@ -234,7 +235,7 @@ load_company(const char *code, int64 id)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT c.id, c.code, g.role::pg_catalog.oid, g.writable, %s "
 					 "FROM moment.companies c LEFT JOIN moment.company_grants g "
-					 "ON g.company_id OPERATOR(pg_catalog.=) c.id", v1 ? "false" : "c.fenced");
+					 "ON g.company_id OPERATOR(pg_catalog.=) c.id", v1 ? "false, false" : "c.fenced, c.moved");
 	if (!v1)
 		appendStringInfoString(&sql, " AND EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
 							   "WHERE m.member OPERATOR(pg_catalog.=) g.role::pg_catalog.oid "
@@ -269,6 +270,7 @@ load_company(const char *code, int64 id)
 
 		entry->id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
 		entry->fenced = DatumGetBool(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+		entry->moved = DatumGetBool(SPI_getbinval(tuple, tupdesc, 6, &isnull));
 		if (entry->code == NULL)
 			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 2));
 		role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
@@ -395,6 +397,13 @@ tenant_company(bool for_write)
 	for (;;)
 	{
 		entry = find_company(code, 0);
+		/* a call routed here before the company moved away: to be retried */
+		if (entry->exists && entry->moved)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("company \"%s\" has moved to another shard", code),
+					 errdetail("The call reached the shard the company left."),
+					 errhint("Retry the request: it goes to the company's new shard.")));
 		if (moment_is_admin())
 		{
 			if (!entry->exists)

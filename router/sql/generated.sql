@@ -437,7 +437,7 @@ CREATE FUNCTION moment_router_internal.shard_companies(shard text)
 RETURNS TABLE(id bigint, code text)
 AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C STABLE;
-COMMENT ON FUNCTION moment_router_internal.shard_companies(text) IS 'On the shard named first: The companies of this shard, for moment_router.add_shard() to record those of a server that already holds data. Administrators only.';
+COMMENT ON FUNCTION moment_router_internal.shard_companies(text) IS 'On the shard named first: The companies of this shard (not those that moved away), for moment_router.add_shard() to record those of a server that already holds data. Administrators only.';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment_router_internal.shard_companies(text)', 'moment_router_proxy.admin_shard_companies(text, text[])', 'moment_internal.shard_companies()', 's', false);
 CREATE FUNCTION moment_router_proxy.admin_shard_count_rows(conninfo text, settings text[], a1 bigint, OUT reply text[], OUT c1 text, OUT c2 bigint)
 RETURNS SETOF record
@@ -517,19 +517,19 @@ AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION moment_router_internal.shard_info(text) IS 'On the shard named first: This shard''s number (NULL when moment.configure_shard() was not called), library version, value format and number of companies. Administrators only.';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment_router_internal.shard_info(text)', 'moment_router_proxy.admin_shard_info(text, text[])', 'moment_internal.shard_info()', 's', true);
-CREATE FUNCTION moment_router_proxy.admin_shard_purge_company(conninfo text, settings text[], a1 bigint, a2 text, OUT reply text[], OUT c1 bigint)
+CREATE FUNCTION moment_router_proxy.admin_shard_purge_company(conninfo text, settings text[], a1 bigint, a2 text, a3 boolean, OUT reply text[], OUT c1 bigint)
 RETURNS record
 LANGUAGE plproxy VOLATILE
 AS $proxy$
 	CONNECT conninfo;
-	SELECT * FROM moment_internal.routed_call('moment_internal.shard_purge_company(bigint,text)', settings, a1, a2) AS r(reply text[], c1 bigint);
+	SELECT * FROM moment_internal.routed_call('moment_internal.shard_purge_company(bigint,text,boolean)', settings, a1, a2, a3) AS r(reply text[], c1 bigint);
 $proxy$;
-CREATE FUNCTION moment_router_internal.shard_purge_company(shard text, company_id bigint, code text)
+CREATE FUNCTION moment_router_internal.shard_purge_company(shard text, company_id bigint, code text, leave_moved boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION moment_router_internal.shard_purge_company(text, bigint, text) IS 'On the shard named first: Deletes every row of a company from this shard (children first, as a replica: no trigger fires, nothing is queued), after it moved to another shard or a copy of it was abandoned. Refuses when the company of that id here has another code. Returns the number of rows deleted. Superuser only.';
-INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment_router_internal.shard_purge_company(text, bigint, text)', 'moment_router_proxy.admin_shard_purge_company(text, text[], bigint, text)', 'moment_internal.shard_purge_company(bigint,text)', 's', true);
+COMMENT ON FUNCTION moment_router_internal.shard_purge_company(text, bigint, text, boolean) IS 'On the shard named first: Deletes every row of a company from this shard (children first, as a replica: no trigger fires, nothing is queued), after it moved to another shard or a copy of it was abandoned; with leave_moved, the company''s own row stays, marked moved, so that calls routed here before the move get 55006 and retry. Refuses when the company of that id here has another code. Returns the number of rows deleted. Superuser only.';
+INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment_router_internal.shard_purge_company(text, bigint, text, boolean)', 'moment_router_proxy.admin_shard_purge_company(text, text[], bigint, text, boolean)', 'moment_internal.shard_purge_company(bigint,text,boolean)', 's', true);
 CREATE FUNCTION moment_router_proxy.admin_shard_set_fence(conninfo text, settings text[], a1 bigint, a2 boolean)
 RETURNS text[]
 LANGUAGE plproxy VOLATILE
@@ -567,6 +567,6 @@ REVOKE EXECUTE ON FUNCTION moment_router_internal.grant_company(text, text, name
 	moment_router_internal.shard_format(text),
 	moment_router_internal.shard_import_rows(text, bigint, text, jsonb),
 	moment_router_internal.shard_info(text),
-	moment_router_internal.shard_purge_company(text, bigint, text),
+	moment_router_internal.shard_purge_company(text, bigint, text, boolean),
 	moment_router_internal.shard_set_fence(text, bigint, boolean),
 	moment_router_internal.shard_wait_for_writers(text, bigint) FROM PUBLIC;

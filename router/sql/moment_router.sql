@@ -330,7 +330,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'moment_router_purge_after_commit'
 LANGUAGE C;
 COMMENT ON FUNCTION moment_router_internal.purge_after_commit(text, bigint, text) IS
-'Deletes the company''s rows from the shard once this transaction (which moved the company away from it) has committed; a WARNING says so if it cannot. Superuser only.';
+'Deletes the company''s rows from the shard once this transaction (which moved the company away from it) has committed, leaving only the company''s row, marked moved (calls routed there before the switch get 55006 and retry); a WARNING says so if it cannot. Superuser only.';
 
 CREATE FUNCTION moment_router_internal.moved_here(company_id bigint)
 RETURNS boolean
@@ -425,4 +425,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION moment_router.move_company(text, text) IS
-'Moves every row of a company (ids kept, pending webhook deliveries included, nothing queued by the move) to another shard: writes are refused with 55006 (retry) from the start, those already running finish and move with it, reads keep working; the directory names the new shard when this commits, and the old shard''s rows are deleted then. Idempotent: a move that failed or was killed leaves the company on its old shard (fenced) or on the new one; running it again finishes it, moving the company back to where the directory names it cancels it. Superuser only.';
+'Moves every row of a company (ids kept, pending webhook deliveries included, nothing queued by the move) to another shard: writes are refused with 55006 (retry) from the start, those already running finish and move with it, reads keep working; the directory names the new shard when this commits, and the old shard''s rows are deleted then, all but the company''s own row, marked moved, which answers 55006 (retry) to a call routed there before the switch. Idempotent: a move that failed or was killed leaves the company on its old shard (fenced) or on the new one; running it again finishes it, moving the company back to where the directory names it cancels it. Superuser only.';

@@ -158,7 +158,15 @@ static List *pending_purges = NIL;
 
 /* ---- caches ---- */
 
+/*
+ * An invalidation (which any lock taken during a call, in PL/Proxy's SPI
+ * queries too, may deliver) only marks a cache stale: it is dropped at the
+ * start of the next call, or before the directory is read again, never
+ * under the pointers of a call that runs.
+ */
 static MemoryContext route_context = NULL;
+static bool directory_stale = false;
+static bool routes_stale = false;
 
 static void
 reset_directory(void)
@@ -166,6 +174,7 @@ reset_directory(void)
 	directory = NULL;
 	shards = NIL;
 	shards_loaded = false;
+	directory_stale = false;
 	if (router_context != NULL)
 		MemoryContextReset(router_context);
 }
@@ -174,6 +183,7 @@ static void
 reset_routes(void)
 {
 	routes = NULL;
+	routes_stale = false;
 	if (route_context != NULL)
 		MemoryContextReset(route_context);
 }
@@ -182,15 +192,15 @@ static void
 relcache_callback(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == registry_relid || relid == directory_relid)
-		reset_directory();
+		directory_stale = true;
 	if (!OidIsValid(relid) || relid == routes_relid)
-		reset_routes();
+		routes_stale = true;
 }
 
 static void
 proc_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
-	reset_routes();
+	routes_stale = true;
 }
 
 /* The owner of extension moment_router: the directory is read as that role. */
@@ -230,11 +240,17 @@ catalog_read(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	Oid			saved_user;
 	int			saved_context;
 	int			rc;
+	SPIPlanPtr	plan;
 
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(router_owner(), saved_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "moment_router: preparing a read of the router's catalog failed: %s",
+			 SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+	SPI_freeplan(plan);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "moment_router: reading the router's catalog failed: %s", SPI_result_code_string(rc));
@@ -252,12 +268,14 @@ ensure_context(void)
 	}
 }
 
-/* The shards, in the order they were added. */
+/* The shards, in the order they were added (valid until the directory is read again). */
 static List *
 shard_list(void)
 {
 	MemoryContext old;
 
+	if (directory_stale)
+		reset_directory();
 	if (shards_loaded)
 		return shards;
 	ensure_context();
@@ -285,8 +303,21 @@ shard_list(void)
 		directory_relid = get_relname_relid("company_directory", nsp);
 		routes_relid = get_relname_relid("routes", nsp);
 	}
-	shards_loaded = true;
+	/* a change that came in during the read: read again next time */
+	shards_loaded = !directory_stale;
 	return shards;
+}
+
+/* A copy of a shard in the caller's memory: a call keeps it while caches change. */
+static Shard *
+copy_shard(Shard *shard)
+{
+	Shard	   *copy = palloc(sizeof(Shard));
+
+	copy->name = pstrdup(shard->name);
+	copy->conninfo = pstrdup(shard->conninfo);
+	copy->conninfo_text = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(shard->conninfo_text));
+	return copy;
 }
 
 static Shard *
@@ -296,66 +327,81 @@ shard_named(const char *name)
 
 	foreach(cell, shard_list())
 		if (strcmp(((Shard *) lfirst(cell))->name, name) == 0)
-			return lfirst(cell);
+			return copy_shard(lfirst(cell));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown shard \"%s\"", name)));
 	return NULL;				/* not reached */
 }
 
-/* The shard of a company, or NULL when the directory does not know it. */
+/* The first shard added, or NULL. */
+static Shard *
+first_shard(void)
+{
+	List	   *all = shard_list();
+
+	return all != NIL ? copy_shard(linitial(all)) : NULL;
+}
+
+/* The shard of a company (a copy), or NULL when the directory does not know it. */
 static Shard *
 company_shard(const char *code)
 {
 	CompanyRoute *entry;
 	bool		found;
-	List	   *all = shard_list();
-	int			index = -1;
+	bool		cacheable = strlen(code) < CODE_MAX;
+	char	   *name = NULL;
+	List	   *all;
 
-	if (strlen(code) >= CODE_MAX)
-		entry = NULL;
-	else
+	all = shard_list();
+	if (cacheable && directory != NULL && !directory_stale)
 	{
-		if (directory == NULL || hash_get_num_entries(directory) >= MAX_CACHED_COMPANIES)
-		{
-			HASHCTL		ctl;
-
-			ctl.keysize = CODE_MAX;
-			ctl.entrysize = sizeof(CompanyRoute);
-			ctl.hcxt = router_context;
-			directory = hash_create("moment_router companies", 256, &ctl,
-									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		}
 		entry = hash_search(directory, code, HASH_FIND, NULL);
 		if (entry != NULL)
-			return entry->shard >= 0 ? list_nth(all, entry->shard) : NULL;
+			return entry->shard >= 0 ? copy_shard(list_nth(all, entry->shard)) : NULL;
 	}
 
 	{
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		values[1];
 
+		MemoryContext caller = CurrentMemoryContext;
+
 		values[0] = CStringGetTextDatum(code);
 		SPI_connect();
 		catalog_read("SELECT d.shard FROM moment_router.company_directory d WHERE d.code OPERATOR(pg_catalog.=) $1",
 					 1, argtypes, values);
 		if (SPI_processed > 0)
-		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			ListCell   *cell;
-
-			foreach(cell, all)
-				if (strcmp(((Shard *) lfirst(cell))->name, name) == 0)
-					index = foreach_current_index(cell);
-		}
+			name = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 		SPI_finish();
 	}
-	if (entry == NULL && strlen(code) < CODE_MAX)
+
+	/* the list again: the read may have brought a change */
+	all = shard_list();
 	{
-		entry = hash_search(directory, code, HASH_ENTER, &found);
-		entry->shard = index;
+		int			index = -1;
+		ListCell   *cell;
+
+		foreach(cell, all)
+			if (name != NULL && strcmp(((Shard *) lfirst(cell))->name, name) == 0)
+				index = foreach_current_index(cell);
+		if (cacheable && !directory_stale)
+		{
+			if (directory == NULL || hash_get_num_entries(directory) >= MAX_CACHED_COMPANIES)
+			{
+				HASHCTL		ctl;
+
+				ctl.keysize = CODE_MAX;
+				ctl.entrysize = sizeof(CompanyRoute);
+				ctl.hcxt = router_context;
+				directory = hash_create("moment_router companies", 256, &ctl,
+										HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+			}
+			entry = hash_search(directory, code, HASH_ENTER, &found);
+			entry->shard = index;
+		}
+		return index >= 0 ? copy_shard(list_nth(all, index)) : NULL;
 	}
-	return index >= 0 ? list_nth(all, index) : NULL;
 }
 
 /* The route of a router function, from moment_router.routes. */
@@ -1016,13 +1062,17 @@ is_connection_error(ErrorData *edata)
 		edata->sqlerrcode == ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN;
 }
 
-/* The shard a call goes to (NULL: none has been added). */
+/*
+ * The shard a call goes to (NULL: none has been added); *code is the
+ * company it was chosen by (NULL when none).
+ */
 static Shard *
-call_shard(Route *route, FunctionCallInfo fcinfo)
+call_shard(Route *route, FunctionCallInfo fcinfo, const char **code_out)
 {
 	const char *code = NULL;
 	Shard	   *shard = NULL;
 
+	*code_out = NULL;
 	if (route->routing == 's')
 	{
 		if (PG_ARGISNULL(0))
@@ -1036,50 +1086,47 @@ call_shard(Route *route, FunctionCallInfo fcinfo)
 	if (code == NULL)
 		code = company_in_force();
 	if (code != NULL && code[0] != '\0')
+	{
 		shard = company_shard(code);
+		*code_out = shard ? pstrdup(code) : NULL;
+	}
 	/* no company, or one the directory does not know: the first shard answers as moment does */
-	if (shard == NULL && shard_list() != NIL)
-		shard = linitial(shard_list());
+	if (shard == NULL)
+		shard = first_shard();
 	return shard;
 }
 
-PG_FUNCTION_INFO_V1(moment_router_call);
-Datum
-moment_router_call(PG_FUNCTION_ARGS)
+/* What one PL/Proxy call brought back. */
+typedef struct CallResult
 {
-	Route	   *route;
-	Shard	   *shard;
+	Datum		values[FUNC_MAX_ARGS];	/* a non-set result */
+	bool		nulls[FUNC_MAX_ARGS];
+	Datum		reply;			/* valid when has_reply */
+	bool		has_reply;
+	ErrorData  *failure;		/* the call itself failed (PL/Proxy's error) */
+} CallResult;
+
+/*
+ * Calls the function's PL/Proxy function on a shard: its connection string,
+ * the settings, then the function's arguments.  A set goes into the
+ * function's result store.  api's call runs in a subtransaction, so that a
+ * failure (a shard out of reach, which api answers as 503) takes PL/Proxy's
+ * state (its SPI connection) with it; other calls raise every failure, which
+ * the caller does.
+ */
+static void
+call_proxy(Route *route, Shard *shard, FunctionCallInfo fcinfo, CallResult *result)
+{
 	LOCAL_FCINFO(call, FUNC_MAX_ARGS);
 	FmgrInfo	flinfo;
-	int			first_arg;
+	int			first_arg = route->routing == 's' ? 1 : 0;
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		single_values[FUNC_MAX_ARGS];
-	bool		single_nulls[FUNC_MAX_ARGS];
 	volatile Datum reply = (Datum) 0;
 	volatile bool has_reply = false;
 	ErrorData  *volatile failure = NULL;
 
-	/* a directory change committed by another session counts from here */
-	AcceptInvalidationMessages();
-	route = route_of(fcinfo->flinfo->fn_oid);
-	shard = call_shard(route, fcinfo);
-	if (shard == NULL)
-	{
-		ErrorData  *edata = connection_error(ERRCODE_CONNECTION_FAILURE,
-											 pstrdup("no shard has been added to moment_router"), NULL,
-											 pstrdup("Add one with moment_router.add_shard(name, conninfo)."));
-
-		if (route->routing == 'p')
-			return api_unavailable(fcinfo, edata);
-		raise_error(edata);
-	}
-	first_arg = route->routing == 's' ? 1 : 0;
-	if (route->retset)
-		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-
-	/* the PL/Proxy call: conninfo, settings, then the function's arguments */
 	fmgr_info_copy(&flinfo, &route->proxy, CurrentMemoryContext);
 	InitFunctionCallInfoData(*call, &flinfo, 2 + PG_NARGS() - first_arg, PG_GET_COLLATION(), NULL, NULL);
 	call->args[0].value = PointerGetDatum(shard->conninfo_text);
@@ -1089,11 +1136,6 @@ moment_router_call(PG_FUNCTION_ARGS)
 	for (int i = first_arg; i < PG_NARGS(); i++)
 		call->args[2 + i - first_arg] = fcinfo->args[i];
 
-	/*
-	 * api never raises for a shard out of reach: its call runs in a
-	 * subtransaction, so that PL/Proxy's state (its SPI connection) goes with
-	 * a failure.  Other calls raise every failure.
-	 */
 	if (route->routing == 'p')
 	{
 		BeginInternalSubTransaction(NULL);
@@ -1105,10 +1147,9 @@ moment_router_call(PG_FUNCTION_ARGS)
 		if (!route->retset)
 		{
 			Datum		row = FunctionCallInvoke(call);
-
 			bool		row_reply;
 
-			reply = take_row(route, row, call->isnull, single_values, single_nulls, &row_reply);
+			reply = take_row(route, row, call->isnull, result->values, result->nulls, &row_reply);
 			has_reply = row_reply;
 		}
 		else
@@ -1171,34 +1212,133 @@ moment_router_call(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	quiet_proxy_end();
+	result->reply = reply;
+	result->has_reply = has_reply;
+	result->failure = failure;
+}
 
-	if (failure != NULL)
+/*
+ * Whether the shard refused the call with 55006 (an error; for api, its 503
+ * answer): a write to a company being moved, or any call that reached the
+ * shard a company left (moment.companies.moved) because it was routed just
+ * before the switch.  The caller asks the directory again.
+ */
+static bool
+refused_for_move(Route *route, CallResult *result)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (!result->has_reply || result->failure != NULL)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(result->reply), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i + REPLY_FIELDS <= n; i += REPLY_FIELDS)
 	{
-		failure = proxy_error(failure, shard, call_writes(route, fcinfo));
+		char	   *severity = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+
+		if (severity == NULL)
+			continue;
+		if (strcmp(severity, "ERROR") == 0 && !nulls[i + 1] &&
+			strcmp(TextDatumGetCString(elems[i + 1]), "55006") == 0)
+			return true;
+		/* api answers 503 only for 55006 */
+		if (route->routing == 'p' && strcmp(severity, "SET") == 0 && !nulls[i + 2] && !nulls[i + 3] &&
+			strcmp(TextDatumGetCString(elems[i + 2]), "response.status") == 0 &&
+			strcmp(TextDatumGetCString(elems[i + 3]), "503") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Drops a company's cached route: the next lookup reads the directory. */
+static void
+forget_company(const char *code)
+{
+	if (directory != NULL && strlen(code) < CODE_MAX)
+		hash_search(directory, code, HASH_REMOVE, NULL);
+}
+
+PG_FUNCTION_INFO_V1(moment_router_call);
+Datum
+moment_router_call(PG_FUNCTION_ARGS)
+{
+	Route	   *route;
+	Shard	   *shard;
+	const char *code;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CallResult	result;
+
+	/* a directory change committed by another session counts from here */
+	AcceptInvalidationMessages();
+	if (directory_stale)
+		reset_directory();
+	if (routes_stale)
+		reset_routes();
+	route = route_of(fcinfo->flinfo->fn_oid);
+	shard = call_shard(route, fcinfo, &code);
+	if (shard == NULL)
+	{
+		ErrorData  *edata = connection_error(ERRCODE_CONNECTION_FAILURE,
+											 pstrdup("no shard has been added to moment_router"), NULL,
+											 pstrdup("Add one with moment_router.add_shard(name, conninfo)."));
+
+		if (route->routing == 'p')
+			return api_unavailable(fcinfo, edata);
+		raise_error(edata);
+	}
+	if (route->retset)
+		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	for (int attempt = 0;; attempt++)
+	{
+		Shard	   *now;
+
+		call_proxy(route, shard, fcinfo, &result);
+		/*
+		 * Refused by a shard for a move: when the directory, read afresh,
+		 * names another shard by now, the call goes there (nothing was done
+		 * where it was refused).
+		 */
+		if (code == NULL || attempt >= 2 || !refused_for_move(route, &result))
+			break;
+		forget_company(code);
+		now = company_shard(code);
+		if (now == NULL || now == shard || strcmp(now->name, shard->name) == 0)
+			break;
+		shard = now;
+		if (route->retset)
+			tuplestore_clear(rsinfo->setResult);
+	}
+
+	if (result.failure != NULL)
+	{
+		ErrorData  *failure = proxy_error(result.failure, shard, call_writes(route, fcinfo));
+
 		if (route->routing == 'p' && is_connection_error(failure))
 			return api_unavailable(fcinfo, failure);
 		raise_error(failure);
 	}
 
 	/* what the shard raised, then the result */
-	if (has_reply)
-		raise_reply(reply);
+	if (result.has_reply)
+		raise_reply(result.reply);
 	if (route->retset)
 		return (Datum) 0;
 	if (route->reply_only)
 		PG_RETURN_VOID();
 	if (!route->returns_row)
 	{
-		if (single_nulls[0])
+		if (result.nulls[0])
 			PG_RETURN_NULL();
-		return single_values[0];
+		return result.values[0];
 	}
 	{
 		TupleDesc	desc;
 
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "moment_router: %s does not return a row", format_procedure(fcinfo->flinfo->fn_oid));
-		return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), single_values, single_nulls));
+		return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), result.values, result.nulls));
 	}
 }
 
@@ -1209,7 +1349,10 @@ moment_router_call(PG_FUNCTION_ARGS)
  * directory naming the new one has committed: until then the old shard is
  * where the company lives.  So the purge runs after the commit, on a
  * connection of its own (as the role that moved the company); if it cannot
- * run, a WARNING says so and moving the company again finishes it.
+ * run, a WARNING says so and moving the company again finishes it.  The
+ * company's own row stays there, marked moved: a call routed before the
+ * switch (by any router) gets 55006 and retries, instead of finding the
+ * company gone.
  */
 static void
 run_purge(PendingPurge *purge)
@@ -1244,7 +1387,7 @@ run_purge(PendingPurge *purge)
 		snprintf(id, sizeof(id), INT64_FORMAT, purge->company_id);
 		values[0] = id;
 		values[1] = purge->code;
-		result = PQexecParams(conn, "SELECT moment_internal.shard_purge_company($1::pg_catalog.int8, $2::pg_catalog.text)",
+		result = PQexecParams(conn, "SELECT moment_internal.shard_purge_company($1::pg_catalog.int8, $2::pg_catalog.text, true)",
 							  2, NULL, values, NULL, NULL, 0);
 		if (PQresultStatus(result) != PGRES_TUPLES_OK)
 			failure = pstrdup(PQresultErrorMessage(result));

@@ -109,8 +109,11 @@ def drop_role(name, clusters=CLUSTERS):
 
 
 def pg_ctl(cluster, *args):
-    subprocess.run([os.path.join(os.environ["PG_BIN"], "pg_ctl"), "-D", os.path.join(directory(cluster), "data")]
-                   + list(args), check=True, stdout=subprocess.DEVNULL)
+    # the servers belong to postgres (scripts/test runs the tests as postgres)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(as_postgres + [os.path.join(os.environ["PG_BIN"], "pg_ctl"), "-D",
+                                  os.path.join(directory(cluster), "data")] + list(args),
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def stop_cluster(cluster):
