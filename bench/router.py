@@ -93,8 +93,12 @@ def q(conn, sql, params=None):
 
 
 def cpu_ns(pid):
-    with open("/proc/%d/schedstat" % pid) as f:
-        return int(f.read().split()[0])
+    """CPU time of a process so far (ns); None once it is gone."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[0])
+    except (OSError, TypeError):
+        return None
 
 
 def pgbench(cluster, db, script, secs, transactions, company, shard=None, shard_db=None):
@@ -123,13 +127,13 @@ def pgbench(cluster, db, script, secs, transactions, company, shard=None, shard_
             shard_backend = rows[0][0] if rows else None
             time.sleep(0.005)
         watcher.close()
-    start = (cpu_ns(backend) if backend else 0, cpu_ns(shard_backend) if shard_backend else 0)
+    start = (cpu_ns(backend) or 0, cpu_ns(shard_backend) or 0)
     last = start
     while run.poll() is None:
-        try:
-            last = (cpu_ns(backend) if backend else 0, cpu_ns(shard_backend) if shard_backend else 0)
-        except OSError:
+        now = (cpu_ns(backend), cpu_ns(shard_backend) if shard_backend else 0)
+        if None in now:
             break
+        last = now
         time.sleep(0.02)
     output = run.communicate()[0]
     monitor.close()
