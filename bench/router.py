@@ -101,6 +101,9 @@ def cpu_ns(pid):
         return None
 
 
+last_backend = [None]
+
+
 def pgbench(cluster, db, script, secs, transactions, company, shard=None, shard_db=None):
     """(latency ms, CPU us per transaction of the backend, and of the shard's backend when routed)."""
     args = [os.path.join(PG_BIN, "pgbench"), "-n", "-M", "prepared", "-c", "1", "-j", "1",
@@ -115,9 +118,12 @@ def pgbench(cluster, db, script, secs, transactions, company, shard=None, shard_
     monitor = cluster.connect(db)
     backend = None
     while backend is None and run.poll() is None:
-        rows = q(monitor, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'")
-        backend = rows[0][0] if rows else None
+        # this pgbench's backend (a previous one may linger in pg_stat_activity)
+        rows = q(monitor, "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' "
+                          "ORDER BY backend_start DESC LIMIT 1")
+        backend = rows[0][0] if rows and cpu_ns(rows[0][0]) is not None and rows[0][0] != last_backend[0] else None
         time.sleep(0.005)
+    last_backend[0] = backend
     shard_backend = None
     if shard is not None:
         # the router's PL/Proxy connection: opened by this pgbench's backend
@@ -280,7 +286,9 @@ def main():
             direct = statistics.median(r["direct"][0] for r in rounds)
             routed = statistics.median(r["routed"][0] for r in rounds)
             ratio = statistics.median(r["routed"][0] / r["direct"][0] for r in rounds)
-            cpu = statistics.median((r["routed"][1] + r["routed"][2]) / r["direct"][1] for r in rounds)
+            measured = [r for r in rounds if r["direct"][1] > 0 and r["routed"][1] > 0 and r["routed"][2] > 0]
+            cpu = statistics.median((r["routed"][1] + r["routed"][2]) / r["direct"][1] for r in measured) \
+                if measured else float("nan")
             print("| %s | %.3f ms | %.3f ms | %.2fx | <= %.2fx | %s | %.2fx |" % (
                 case, direct, routed, ratio, TARGETS[case], "yes" if ratio <= TARGETS[case] else "no", cpu))
         print("\nmove of company0003 (shard 1 -> shard 2) under a writer: %(rows)d rows moved in %(move_seconds).2f s; "

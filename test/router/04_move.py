@@ -201,6 +201,9 @@ try:
 except psycopg2.Error as error:
     refusal = error.pgcode
 check(refusal == "55006", "its writes are refused (55006) until the move is finished", refusal)
+status, body = execute(app, "SELECT status, response FROM moment.api('POST', '/customers', '{\"name\": \"during\"}')")[0]
+check(status == 503 and body.get("error_type") == "retry" and "SQLSTATE 55006" in body.get("details", []),
+      "api answers such a write 503, error_type retry, SQLSTATE 55006 in details", (status, body))
 routerlib.wait_for(lambda: counts(s2, company)["moment.time_records"] > 0, what="the abandoned chunk")
 check(0 < sum(counts(s2, company).values()) < sum(before.values()),
       "s2 holds part of a copy, not in the directory", counts(s2, company))
