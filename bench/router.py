@@ -3,7 +3,7 @@
 the same run, and a company's move under load.  Not a test: it prints
 figures and never fails on them.
 
-    sudo bench/router.py [--secs 3] [--rounds 5] [--records 10000] [--keep]
+    sudo bench/router.py [--secs 3] [--rounds 5] [--records 10000] [--socket] [--keep]
 
 Starts two throwaway clusters (a shard and a router, TCP on 127.0.0.1, ports
 of their own, stopped and removed on exit), loads scripts/generate.sql data
@@ -19,6 +19,9 @@ and the shard's for a routed call), against the targets.
   list-1000   moment.list of 1000 time records (of ~10 000) with a relation's name
   batch-1000  moment.batch of 1000 time record creates, committed (routed calls
               commit on the shard; a ROLLBACK on the router would not undo them)
+
+--socket: the router reaches the shard over its Unix socket instead of TCP
+(clients always use TCP).
 
 Then company0003 moves from shard 1 to shard 2 while a writer creates
 customers through the router (retrying what is refused): rows moved, the
@@ -199,6 +202,7 @@ def main():
     parser.add_argument("--secs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=10000)
+    parser.add_argument("--socket", action="store_true", help="router to shard over a Unix socket")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
@@ -210,7 +214,8 @@ def main():
         clusters.append(shard)
         router = Cluster(root, "router")
         clusters.append(router)
-        print("==> shard on port %d, router on port %d" % (shard.port, router.port), flush=True)
+        print("==> shard on port %d, router on port %d; the router reaches the shard over %s"
+              % (shard.port, router.port, "its Unix socket" if args.socket else "TCP"), flush=True)
         admin = shard.connect("postgres")
         for n in (1, 2):
             q(admin, "CREATE DATABASE bench_s%d" % n)
@@ -229,7 +234,7 @@ def main():
         q(r, "CREATE EXTENSION moment_router CASCADE")
         for n in (1, 2):
             q(r, "SELECT moment_router.add_shard(%s, %s)", ("s%d" % n, "host=%s port=%d dbname=bench_s%d"
-                                                          % (HOST, shard.port, n)))
+                                                          % (shard.dir if args.socket else HOST, shard.port, n)))
         company = "company0002"
         company_id, = q(s1, "SELECT id FROM moment.companies WHERE code = %s", (company,))[0]
         lo, hi = q(s1, "SELECT min(id), max(id) FROM moment.time_records WHERE company_id = %s", (company_id,))[0]

@@ -250,6 +250,13 @@ apply_settings(ArrayType *settings)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("setting \"%s\" is not passed to routed calls", name)));
+		/* most calls pass the values this session has already */
+		{
+			const char *current = GetConfigOption(name, true, false);
+
+			if (current != NULL ? strcmp(current, value) == 0 : value[0] == '\0')
+				continue;
+		}
 		(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
