@@ -24,7 +24,8 @@ OBJS = \
 	src/report.o \
 	src/openapi.o \
 	src/triggers.o \
-	src/api.o
+	src/api.o \
+	src/shard.o
 
 # the version of the library: the one moment.control installs by default
 MOMENT_SRC := $(dir $(lastword $(MAKEFILE_LIST)))
@@ -63,3 +64,14 @@ dist: check-meta
 	@git -C $(MOMENT_SRC) diff --quiet HEAD -- || echo "warning: uncommitted changes are not in $(DISTNAME).zip" >&2
 	git -C $(MOMENT_SRC) archive --format=zip --prefix=$(DISTNAME)/ --output=$(abspath $(DISTNAME).zip) HEAD
 	@echo "$(DISTNAME).zip"
+
+# The router, a second extension of its own (router/): built, installed and
+# cleaned with this one.
+all: router-all
+install: router-install
+clean: router-clean
+
+router-all router-install router-clean:
+	$(MAKE) -C $(MOMENT_SRC)router $(patsubst router-%,%,$@) PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: router-all router-install router-clean

@@ -4,8 +4,9 @@
 #   ensure_packages pkg...   install the Debian packages that are missing
 #   pg_env                   set PG_CONFIG, PG_BIN, PGXS_DIR once pg_config exists
 #   as_postgres cmd...       run a command as the postgres OS user
-#   start_cluster DIR        throwaway cluster: data in DIR/data, socket in DIR,
-#                            log in DIR/log; exports PGHOST, PGPORT, PGUSER
+#   start_cluster DIR [PORT [ADDR]] throwaway cluster: data in DIR/data, socket in DIR,
+#                            log in DIR/log, TCP on ADDR if given (else none);
+#                            exports PGHOST, PGPORT, PGUSER
 #   stop_cluster DIR         stop the cluster of DIR (and no other)
 #   node_tools DIR           the npm packages of test/scripts/openapi/package-lock.json
 #                            installed in DIR (once); prints DIR/node_modules

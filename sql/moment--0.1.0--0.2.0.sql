@@ -1095,3 +1095,510 @@ LANGUAGE C STABLE;
 
 COMMENT ON FUNCTION moment.openapi(text) IS
 'An OpenAPI 3.0.3 document of the REST paths moment.api() answers, built from the entity registry at call time: per entity the list, get, create, update (PUT, PATCH), delete, batch and include paths with their query parameters, request and response schemas, parts and metadata sets, and the error responses; the reports and GET /openapi.json. server_url sets servers (paths without the company prefix); NULL gives paths under /api/1.0/companies/{companyCode}. Same registry, same document.';
+
+-- Sharding (contract section 15): a shard's number and id block, the entry
+-- point of calls routed by moment_router, the write fence of a company being
+-- moved, and the copy of a company's rows to another shard
+------------------------------------------------------------------------------
+
+ALTER TABLE moment.companies ADD COLUMN fenced boolean NOT NULL DEFAULT false,
+	ADD COLUMN moved boolean NOT NULL DEFAULT false;
+
+COMMENT ON COLUMN moment.companies.fenced IS
+'True while moment_router moves the company to another shard: writes to it are refused with SQLSTATE 55006 (retry), reads keep working.';
+COMMENT ON COLUMN moment.companies.moved IS
+'True on the shard a company moved away from, where only this row of it is left: every call for it gets SQLSTATE 55006, so that a call routed before the move retries and reaches the new shard. Removed when the company moves back here, or by moment_router.move_company to its own shard.';
+
+CREATE TABLE moment.shard_config (
+	singleton boolean NOT NULL DEFAULT true,
+	shard_number integer NOT NULL,
+	CONSTRAINT shard_config_pkey PRIMARY KEY (singleton),
+	CONSTRAINT shard_config_singleton_check CHECK (singleton),
+	CONSTRAINT shard_config_shard_number_check CHECK (shard_number OPERATOR(pg_catalog.>=) 1
+													  AND shard_number OPERATOR(pg_catalog.<=) 1000)
+);
+
+COMMENT ON TABLE moment.shard_config IS
+'This database''s shard number, set once by moment.configure_shard(); empty when the database is not a shard.';
+
+SELECT pg_catalog.pg_extension_config_dump('moment.shard_config', '');
+
+-- The sequences that give ids: the defaults and identities of the id columns
+-- of moment's own tables (webhooks and others included) and of registered
+-- entities' tables.
+CREATE FUNCTION moment_internal.id_sequences()
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH tables AS (
+		SELECT c.oid, a.attnum
+		  FROM pg_catalog.pg_class c
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+		   AND a.attname OPERATOR(pg_catalog.=) 'id' AND NOT a.attisdropped
+		 WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog."char"[])
+		   AND (c.relnamespace OPERATOR(pg_catalog.=) 'moment'::pg_catalog.regnamespace
+				OR c.oid OPERATOR(pg_catalog.=) ANY (SELECT e.table_name::pg_catalog.oid FROM moment.entities e))
+	)
+	SELECT DISTINCT s.oid::pg_catalog.regclass
+	  FROM tables t
+	  JOIN pg_catalog.pg_depend d ON (
+			-- a default nextval('...'): the default depends on the sequence
+			(d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+			 AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT ad.oid FROM pg_catalog.pg_attrdef ad
+												WHERE ad.adrelid OPERATOR(pg_catalog.=) t.oid
+												  AND ad.adnum OPERATOR(pg_catalog.=) t.attnum)
+			 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+			-- an identity column: its sequence depends on the column
+		 OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+			 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+			 AND d.refobjid OPERATOR(pg_catalog.=) t.oid AND d.refobjsubid OPERATOR(pg_catalog.=) t.attnum
+			 AND d.deptype OPERATOR(pg_catalog.=) 'i'))
+	  JOIN pg_catalog.pg_class s ON s.relkind OPERATOR(pg_catalog.=) 'S'
+	   AND s.oid OPERATOR(pg_catalog.=) CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+											 THEN d.refobjid ELSE d.objid END
+$$;
+
+COMMENT ON FUNCTION moment_internal.id_sequences() IS
+'The sequences behind the id columns (defaults and identities) of the tables in schema moment and of registered entities: the ones moment.configure_shard() gives the shard''s block of ids.';
+
+-- Moves one sequence into the shard's block [n * 10^12 + 1, (n + 1) * 10^12),
+-- keeping its position when it is already there.
+CREATE FUNCTION moment_internal.apply_shard_block(seq regclass, shard_number integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	low bigint := shard_number::pg_catalog.int8 OPERATOR(pg_catalog.*) 1000000000000 OPERATOR(pg_catalog.+) 1;
+	high bigint := (shard_number::pg_catalog.int8 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.*) 1000000000000 OPERATOR(pg_catalog.-) 1;
+	last bigint;
+BEGIN
+	PERFORM moment_internal.require_admin();
+	EXECUTE pg_catalog.format('SELECT last_value FROM %s', seq) INTO last;
+	IF last OPERATOR(pg_catalog.>) high THEN
+		RAISE EXCEPTION 'sequence % is already past the block of shard % (its last value is %)', seq, shard_number, last
+			USING ERRCODE = '55000';
+	END IF;
+	IF last OPERATOR(pg_catalog.<) low THEN
+		EXECUTE pg_catalog.format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s RESTART WITH %s NO CYCLE',
+								  seq, low, high, low, low);
+	ELSE
+		EXECUTE pg_catalog.format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s NO CYCLE', seq, low, high, low);
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.apply_shard_block(regclass, integer) IS
+'Makes a sequence draw from a shard''s block of ids, [n * 10^12 + 1, (n + 1) * 10^12); a sequence already inside the block keeps its position.';
+
+CREATE FUNCTION moment.configure_shard(shard_number integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	configured integer;
+	seq regclass;
+BEGIN
+	IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user), false) THEN
+		RAISE EXCEPTION 'permission denied: only a superuser may configure a shard' USING ERRCODE = '42501';
+	END IF;
+	IF configure_shard.shard_number IS NULL OR configure_shard.shard_number OPERATOR(pg_catalog.<) 1
+	   OR configure_shard.shard_number OPERATOR(pg_catalog.>) 1000 THEN
+		RAISE EXCEPTION 'shard number must be between 1 and 1000, not %', coalesce(configure_shard.shard_number::pg_catalog.text, 'null')
+			USING ERRCODE = '22023';
+	END IF;
+	-- two concurrent calls must not both see an unconfigured database
+	LOCK TABLE moment.shard_config IN SHARE ROW EXCLUSIVE MODE;
+	SELECT c.shard_number INTO configured FROM moment.shard_config c;
+	IF configured OPERATOR(pg_catalog.<>) configure_shard.shard_number THEN
+		RAISE EXCEPTION 'this database is already shard %', configured
+			USING ERRCODE = '55000', HINT = 'A shard keeps its number: the ids it gave out come from that number''s block.';
+	END IF;
+	IF configured IS NULL THEN
+		INSERT INTO moment.shard_config (shard_number) VALUES (configure_shard.shard_number);
+	END IF;
+	FOR seq IN SELECT s FROM moment_internal.id_sequences() s LOOP
+		PERFORM moment_internal.apply_shard_block(seq, configure_shard.shard_number);
+	END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION moment.configure_shard(integer) IS
+'Makes this database shard number n (1..1000) of a moment_router: every id sequence of the extension, and of entities registered later, draws from [n * 10^12 + 1, (n + 1) * 10^12), so ids stay unique across shards and a company keeps its ids when it moves. Superuser only; calling it again with the same number changes nothing.';
+
+-- An entity registered on a configured shard gets the shard's block too.
+CREATE FUNCTION moment_internal.entity_registered_on_shard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	configured integer := (SELECT c.shard_number FROM moment.shard_config c);
+	seq regclass;
+BEGIN
+	IF configured IS NOT NULL THEN
+		FOR seq IN SELECT s FROM moment_internal.id_sequences() s LOOP
+			PERFORM moment_internal.apply_shard_block(seq, configured);
+		END LOOP;
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.entity_registered_on_shard() IS
+'Trigger after a row of moment.entities is added (register_entity): on a configured shard, the new entity''s id sequence draws from the shard''s block.';
+
+CREATE TRIGGER entities_shard_block AFTER INSERT ON moment.entities
+	FOR EACH ROW EXECUTE FUNCTION moment_internal.entity_registered_on_shard();
+
+-- The entry point of every call moment_router routes here: applies the call's
+-- settings for that call only, runs the function in-process, and returns its
+-- result with the errors, warnings and notices it raised as data.
+CREATE FUNCTION moment_internal.routed_call(target text, settings text[], VARIADIC arguments "any")
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'moment_routed_call'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment_internal.routed_call(text, text[], "any") IS
+'Entry point of calls routed by moment_router: runs the function target (a signature in schema moment or moment_internal, executable by the caller) on the arguments, with settings (name, value pairs: moment.*, request.jwt.claims, transaction_read_only) in force for this call only. Returns the result columns after a text[] column holding the errors, warnings and notices raised (severity, SQLSTATE, message, detail, hint, context, schema, table, column, datatype, constraint, file, line, function), so that the router raises them as a direct call would.';
+
+-- the same, for a function without arguments ("any" takes at least one)
+CREATE FUNCTION moment_internal.routed_call(target text, settings text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'moment_routed_call'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment_internal.routed_call(text, text[]) IS
+'Entry point of calls routed by moment_router to functions without arguments (see routed_call(text, text[], "any")).';
+
+-- What moment_router needs to know of a shard before adding it.
+CREATE FUNCTION moment_internal.shard_format()
+RETURNS text
+AS 'MODULE_PATHNAME', 'moment_shard_format'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION moment_internal.shard_format() IS
+'The byte order of this server''s in-memory values (little-endian or big-endian): moment_router passes jsonb results between servers of the same byte order without parsing them again.';
+
+CREATE FUNCTION moment_internal.shard_info(OUT shard_number integer, OUT version text, OUT format text, OUT companies bigint)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM moment_internal.require_admin();
+	shard_number := (SELECT c.shard_number FROM moment.shard_config c);
+	version := moment.version();
+	format := moment_internal.shard_format();
+	companies := (SELECT pg_catalog.count(*) FROM moment.companies c WHERE NOT c.moved);
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_info() IS
+'This shard''s number (NULL when moment.configure_shard() was not called), library version, value format and number of companies. Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_companies()
+RETURNS TABLE (id bigint, code text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM moment_internal.require_admin();
+	RETURN QUERY SELECT c.id, c.code FROM moment.companies c WHERE NOT c.moved ORDER BY c.id;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_companies() IS
+'The companies of this shard (not those that moved away), for moment_router.add_shard() to record those of a server that already holds data. Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_create_company(id bigint, code text, name text, currency_code character(3))
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM moment_internal.require_admin();
+	IF shard_create_company.id IS NULL THEN
+		RAISE EXCEPTION 'a routed company needs the id the router gave it' USING ERRCODE = '22023';
+	END IF;
+	INSERT INTO moment.companies (id, code, name, currency_code)
+	VALUES (shard_create_company.id, shard_create_company.code, shard_create_company.name,
+			coalesce(shard_create_company.currency_code, 'NOK'));
+	RETURN shard_create_company.id;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_create_company(bigint, text, text, character) IS
+'Creates a company with the id moment_router assigned it (ids of companies are unique across shards). Administrators only.';
+
+-- The tables holding a company's rows, parents before children: moment's
+-- companies first, then every table of schema moment and every registered
+-- entity's table with a company_id column, each after the tables its foreign
+-- keys point to.  key_column is "id" when the table has one (the copy goes in
+-- chunks by id), else NULL (the copy takes the company's rows at once).
+CREATE FUNCTION moment_internal.company_tables()
+RETURNS TABLE (table_name text, depth integer, key_column text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH RECURSIVE tables AS (
+		SELECT c.oid
+		  FROM pg_catalog.pg_class c
+		 WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p']::pg_catalog."char"[])
+		   AND NOT c.relispartition
+		   AND (c.relnamespace OPERATOR(pg_catalog.=) 'moment'::pg_catalog.regnamespace
+				OR c.oid OPERATOR(pg_catalog.=) ANY (SELECT e.table_name::pg_catalog.oid FROM moment.entities e))
+		   AND (c.oid OPERATOR(pg_catalog.=) 'moment.companies'::pg_catalog.regclass
+				OR EXISTS (SELECT FROM pg_catalog.pg_attribute a
+							WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname OPERATOR(pg_catalog.=) 'company_id'
+							  AND NOT a.attisdropped))
+	), edges AS (
+		SELECT DISTINCT f.conrelid AS child, f.confrelid AS parent
+		  FROM pg_catalog.pg_constraint f
+		 WHERE f.contype OPERATOR(pg_catalog.=) 'f'
+		   AND f.conrelid OPERATOR(pg_catalog.<>) f.confrelid
+		   AND f.conrelid OPERATOR(pg_catalog.=) ANY (SELECT t.oid FROM tables t)
+		   AND f.confrelid OPERATOR(pg_catalog.=) ANY (SELECT t.oid FROM tables t)
+	), levels (oid, depth) AS (
+		SELECT t.oid, 0 FROM tables t
+		UNION ALL
+		-- a child is one level below each of its parents (bounded: a cycle of
+		-- foreign keys stops at 100 levels)
+		SELECT e.child, l.depth OPERATOR(pg_catalog.+) 1
+		  FROM levels l JOIN edges e ON e.parent OPERATOR(pg_catalog.=) l.oid
+		 WHERE l.depth OPERATOR(pg_catalog.<) 100
+	)
+	SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
+		   CASE WHEN c.oid OPERATOR(pg_catalog.=) 'moment.companies'::pg_catalog.regclass THEN -1
+				ELSE pg_catalog.max(l.depth) END,
+		   CASE WHEN c.oid OPERATOR(pg_catalog.<>) 'moment.companies'::pg_catalog.regclass
+					 AND EXISTS (SELECT FROM pg_catalog.pg_attribute a
+								  WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname OPERATOR(pg_catalog.=) 'id'
+									AND NOT a.attisdropped)
+				THEN 'id' END
+	  FROM levels l
+	  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.oid
+	  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	 GROUP BY c.oid, n.nspname, c.relname
+	 ORDER BY 2, 1
+$$;
+
+COMMENT ON FUNCTION moment_internal.company_tables() IS
+'The tables that hold a company''s rows, parents before children: moment.companies, then the tables of schema moment and of registered entities that have a company_id column, each deeper than the tables its foreign keys reference. key_column is id when the table has one.';
+
+-- The company column of a table in company_tables(): companies is keyed by id.
+CREATE FUNCTION moment_internal.company_column(table_name text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN table_name OPERATOR(pg_catalog.=) 'moment.companies' THEN 'id' ELSE 'company_id' END
+$$;
+
+COMMENT ON FUNCTION moment_internal.company_column(text) IS
+'The column naming the company in a table of moment_internal.company_tables(): id in moment.companies, company_id elsewhere.';
+
+-- Checks that a table name is one of company_tables() (the copy functions
+-- are admin-only, but only ever touch those tables).
+CREATE FUNCTION moment_internal.company_table(table_name text)
+RETURNS regclass
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM moment_internal.company_tables() t WHERE t.table_name OPERATOR(pg_catalog.=) company_table.table_name) THEN
+		RAISE EXCEPTION 'table % holds no company rows', table_name USING ERRCODE = '22023';
+	END IF;
+	RETURN table_name::pg_catalog.regclass;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.company_table(text) IS
+'The table of that name when it is one of moment_internal.company_tables(); 22023 otherwise.';
+
+CREATE FUNCTION moment_internal.shard_set_fence(company_id bigint, fenced boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM moment_internal.require_admin();
+	UPDATE moment.companies c SET fenced = shard_set_fence.fenced
+	 WHERE c.id OPERATOR(pg_catalog.=) shard_set_fence.company_id
+	   AND c.fenced OPERATOR(pg_catalog.<>) shard_set_fence.fenced;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_set_fence(bigint, boolean) IS
+'Refuses (true) or allows again (false) writes to a company of this shard; a refused write gets SQLSTATE 55006. Committed on its own so that every session sees it. Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_wait_for_writers(company_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'moment_shard_wait_for_writers'
+LANGUAGE C;
+
+COMMENT ON FUNCTION moment_internal.shard_wait_for_writers(bigint) IS
+'Waits until every transaction that began writing to the company before its fence went up has ended (each write holds a lock on the company that this waits for). Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_export_rows(company_id bigint, table_name text, after_id bigint, max_rows integer)
+RETURNS SETOF jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tbl regclass := moment_internal.company_table(table_name);
+	key text := (SELECT t.key_column FROM moment_internal.company_tables() t WHERE t.table_name OPERATOR(pg_catalog.=) shard_export_rows.table_name);
+BEGIN
+	PERFORM moment_internal.require_admin();
+	IF key IS NULL THEN
+		-- no id to page by: every row of the company at once, on the first call
+		IF after_id IS NULL THEN
+			RETURN QUERY EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1',
+												   tbl, moment_internal.company_column(table_name))
+				USING company_id;
+		END IF;
+		RETURN;
+	END IF;
+	RETURN QUERY EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM %s t WHERE t.company_id OPERATOR(pg_catalog.=) $1 '
+										   'AND ($2 IS NULL OR t.%I OPERATOR(pg_catalog.>) $2) ORDER BY t.%I LIMIT $3',
+										   tbl, key, key)
+		USING company_id, after_id, max_rows;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_export_rows(bigint, text, bigint, integer) IS
+'The rows of a company in one of moment_internal.company_tables(), as JSON objects of their columns, by ascending id after after_id (at most max_rows); tables without id give all their rows of the company when after_id is NULL. Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_import_rows(company_id bigint, table_name text, company_rows jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tbl regclass := moment_internal.company_table(table_name);
+	columns text;
+	imported bigint;
+	grantee oid;
+BEGIN
+	PERFORM moment_internal.require_admin();
+	IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user), false) THEN
+		RAISE EXCEPTION 'permission denied: only a superuser may copy a company''s rows' USING ERRCODE = '42501';
+	END IF;
+	IF pg_catalog.jsonb_typeof(company_rows) OPERATOR(pg_catalog.<>) 'array' THEN
+		RAISE EXCEPTION 'rows must be a JSON array of objects' USING ERRCODE = '22023';
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(company_rows) r
+				WHERE (r.value OPERATOR(pg_catalog.->>) moment_internal.company_column(table_name))::pg_catalog.int8
+					  IS DISTINCT FROM company_id) THEN
+		RAISE EXCEPTION 'a row of % does not belong to company %', table_name, company_id USING ERRCODE = '22023';
+	END IF;
+	-- every column that can be written, by name (ids kept, generated columns recomputed)
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+	  FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+	   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+	-- as a replica: no trigger fires (no default filled in, no time lock, no
+	-- change notification queued, no foreign key checked: the rows were valid
+	-- where they come from)
+	PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+	EXECUTE pg_catalog.format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1)',
+							  tbl, columns, columns, tbl)
+		USING company_rows;
+	GET DIAGNOSTICS imported = ROW_COUNT;
+	PERFORM pg_catalog.set_config('session_replication_role', 'origin', true);
+	IF tbl OPERATOR(pg_catalog.=) 'moment.company_grants'::pg_catalog.regclass THEN
+		-- the grantees need the group roles' table privileges here too
+		FOR grantee IN SELECT DISTINCT g.role::pg_catalog.oid FROM moment.company_grants g
+						WHERE g.company_id OPERATOR(pg_catalog.=) shard_import_rows.company_id LOOP
+			PERFORM moment.sync_group_roles(grantee);
+		END LOOP;
+	END IF;
+	RETURN imported;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_import_rows(bigint, text, jsonb) IS
+'Inserts rows of a company (JSON objects of columns, as shard_export_rows gives them) into one of moment_internal.company_tables(), ids kept, as a replica (no trigger fires, nothing is queued). Superuser only.';
+
+CREATE FUNCTION moment_internal.shard_count_rows(company_id bigint)
+RETURNS TABLE (table_name text, row_count bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+BEGIN
+	PERFORM moment_internal.require_admin();
+	FOR t IN SELECT * FROM moment_internal.company_tables() LOOP
+		table_name := t.table_name;
+		EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s x WHERE x.%I OPERATOR(pg_catalog.=) $1',
+								  t.table_name, moment_internal.company_column(t.table_name))
+			INTO row_count USING company_id;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_count_rows(bigint) IS
+'How many rows of the company each of moment_internal.company_tables() holds. Administrators only.';
+
+CREATE FUNCTION moment_internal.shard_purge_company(company_id bigint, code text, leave_moved boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+	deleted bigint := 0;
+	n bigint;
+	grantees oid[];
+	grantee oid;
+	here text := (SELECT c.code FROM moment.companies c WHERE c.id OPERATOR(pg_catalog.=) shard_purge_company.company_id);
+BEGIN
+	PERFORM moment_internal.require_admin();
+	IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user), false) THEN
+		RAISE EXCEPTION 'permission denied: only a superuser may delete a company''s rows' USING ERRCODE = '42501';
+	END IF;
+	IF here IS DISTINCT FROM code AND here IS NOT NULL THEN
+		RAISE EXCEPTION 'company % of this shard is "%", not "%"', company_id, here, code USING ERRCODE = '22023';
+	END IF;
+	SELECT pg_catalog.array_agg(DISTINCT g.role::pg_catalog.oid) INTO grantees FROM moment.company_grants g
+	 WHERE g.company_id OPERATOR(pg_catalog.=) shard_purge_company.company_id;
+	-- children before parents, as a replica (no trigger fires, nothing is queued)
+	PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+	FOR t IN SELECT * FROM moment_internal.company_tables() ORDER BY depth DESC, table_name LOOP
+		CONTINUE WHEN leave_moved AND t.table_name OPERATOR(pg_catalog.=) 'moment.companies';
+		EXECUTE pg_catalog.format('DELETE FROM %s x WHERE x.%I OPERATOR(pg_catalog.=) $1',
+								  t.table_name, moment_internal.company_column(t.table_name))
+			USING company_id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		deleted := deleted OPERATOR(pg_catalog.+) n;
+	END LOOP;
+	PERFORM pg_catalog.set_config('session_replication_role', 'origin', true);
+	IF leave_moved THEN
+		-- what is left answers every call routed here before the move: retry (55006)
+		UPDATE moment.companies c SET fenced = true, moved = true
+		 WHERE c.id OPERATOR(pg_catalog.=) shard_purge_company.company_id;
+	END IF;
+	FOREACH grantee IN ARRAY coalesce(grantees, '{}') LOOP
+		PERFORM moment.sync_group_roles(grantee);
+	END LOOP;
+	RETURN deleted;
+END
+$$;
+
+COMMENT ON FUNCTION moment_internal.shard_purge_company(bigint, text, boolean) IS
+'Deletes every row of a company from this shard (children first, as a replica: no trigger fires, nothing is queued), after it moved to another shard or a copy of it was abandoned; with leave_moved, the company''s own row stays, marked moved, so that calls routed here before the move get 55006 and retry. Refuses when the company of that id here has another code. Returns the number of rows deleted. Superuser only.';
+
+REVOKE EXECUTE ON FUNCTION moment.configure_shard(integer), moment_internal.id_sequences(),
+	moment_internal.apply_shard_block(regclass, integer), moment_internal.entity_registered_on_shard(),
+	moment_internal.shard_info(), moment_internal.shard_companies(),
+	moment_internal.shard_create_company(bigint, text, text, character), moment_internal.company_tables(),
+	moment_internal.company_column(text), moment_internal.company_table(text),
+	moment_internal.shard_set_fence(bigint, boolean), moment_internal.shard_wait_for_writers(bigint),
+	moment_internal.shard_export_rows(bigint, text, bigint, integer),
+	moment_internal.shard_import_rows(bigint, text, jsonb), moment_internal.shard_count_rows(bigint),
+	moment_internal.shard_purge_company(bigint, text, boolean)
+	FROM PUBLIC;

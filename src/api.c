@@ -621,6 +621,10 @@ static const ErrorMapping sqlstate_mappings[] = {
 	{ERRCODE_READ_ONLY_SQL_TRANSACTION, 405, "read_only_transaction"},
 	{ERRCODE_RAISE_EXCEPTION, 400, "rejected"},	/* a trigger's RAISE EXCEPTION */
 	{ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500, "entity_unusable"},
+	/* sharding: a company being moved, a shard out of reach (moment_router) */
+	{ERRCODE_OBJECT_IN_USE, 503, "retry"},
+	{ERRCODE_CONNECTION_FAILURE, 503, "unavailable"},
+	{ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN, 503, "unavailable"},
 };
 
 /* deleting a row still referenced is a conflict; pointing at a missing row is invalid */

@@ -36,6 +36,7 @@
 #include "moment.h"
 #include "plancache.h"
 #include "registry.h"
+#include "shard.h"
 #include "tenant.h"
 
 #define MAX_CACHED_COMPANIES 65536
@@ -51,6 +52,8 @@ typedef struct CompanyEntry
 	char	   *code;			/* NULL for an id that does not exist */
 	bool		exists;
 	int64		id;
+	bool		fenced;			/* being moved to another shard: writes refused */
+	bool		moved;			/* moved to another shard: every call refused */
 	int			ngrants;
 	CompanyGrant *grants;
 	dlist_node	lru;
@@ -230,9 +233,9 @@ load_company(const char *code, int64 id)
 		forget(dlist_container(CompanyEntry, lru, dlist_tail_node(&lru)));
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT c.id, c.code, g.role::pg_catalog.oid, g.writable "
-						   "FROM moment.companies c LEFT JOIN moment.company_grants g "
-						   "ON g.company_id OPERATOR(pg_catalog.=) c.id");
+	appendStringInfo(&sql, "SELECT c.id, c.code, g.role::pg_catalog.oid, g.writable, %s "
+					 "FROM moment.companies c LEFT JOIN moment.company_grants g "
+					 "ON g.company_id OPERATOR(pg_catalog.=) c.id", v1 ? "false, false" : "c.fenced, c.moved");
 	if (!v1)
 		appendStringInfoString(&sql, " AND EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
 							   "WHERE m.member OPERATOR(pg_catalog.=) g.role::pg_catalog.oid "
@@ -266,6 +269,8 @@ load_company(const char *code, int64 id)
 		Oid			role;
 
 		entry->id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+		entry->fenced = DatumGetBool(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+		entry->moved = DatumGetBool(SPI_getbinval(tuple, tupdesc, 6, &isnull));
 		if (entry->code == NULL)
 			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 2));
 		role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
@@ -337,6 +342,32 @@ role_granted(CompanyEntry *entry, bool *writable)
 	return granted;
 }
 
+/*
+ * A write to a company takes the company's write lock (shard.c), then looks
+ * at its fence with the invalidations committed before the lock was granted:
+ * a write either sees the fence, or began before it went up and is waited
+ * for by moment_internal.shard_wait_for_writers().  Returns the entry,
+ * reloaded; NULL when the company changed meanwhile (look it up again).
+ */
+static CompanyEntry *
+check_write_fence(const char *code, int64 id)
+{
+	CompanyEntry *entry;
+
+	shard_lock_company_for_write(id);
+	AcceptInvalidationMessages();
+	entry = find_company(code, 0);
+	if (!entry->exists || entry->id != id)
+		return NULL;
+	if (entry->fenced)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("company \"%s\" is being moved to another shard", code),
+				 errdetail("Writes to it are refused until the move is done; reads keep working."),
+				 errhint("Retry the request in a moment.")));
+	return entry;
+}
+
 CompanyInForce
 tenant_company(bool for_write)
 {
@@ -363,28 +394,40 @@ tenant_company(bool for_write)
 				 errmsg("no company in force"),
 				 errhint("SET moment.company = '<company code>', or pass a \"company\" claim in request.jwt.claims.")));
 
-	entry = find_company(code, 0);
-	if (moment_is_admin())
+	for (;;)
 	{
-		if (!entry->exists)
+		entry = find_company(code, 0);
+		/* a call routed here before the company moved away: to be retried */
+		if (entry->exists && entry->moved)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("company \"%s\" does not exist", code)));
-		granted = writable = true;
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("company \"%s\" has moved to another shard", code),
+					 errdetail("The call reached the shard the company left."),
+					 errhint("Retry the request: it goes to the company's new shard.")));
+		if (moment_is_admin())
+		{
+			if (!entry->exists)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("company \"%s\" does not exist", code)));
+			granted = writable = true;
+		}
+		else
+			granted = role_granted(entry, &writable);
+		if (!granted)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("company \"%s\" is not granted to role \"%s\"", code,
+							GetUserNameFromId(user, false)),
+					 errhint("The extension owner can grant it with moment.grant_company().")));
+		if (for_write && !writable)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" may only read company \"%s\"",
+							GetUserNameFromId(user, false), code)));
+		if (!for_write || (entry = check_write_fence(code, entry->id)) != NULL)
+			break;
 	}
-	else
-		granted = role_granted(entry, &writable);
-	if (!granted)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("company \"%s\" is not granted to role \"%s\"", code,
-						GetUserNameFromId(user, false)),
-				 errhint("The extension owner can grant it with moment.grant_company().")));
-	if (for_write && !writable)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may only read company \"%s\"",
-						GetUserNameFromId(user, false), code)));
 
 	result.id = entry->id;
 	/* the entry may be evicted by a later lookup: the caller keeps a copy */

@@ -17,6 +17,14 @@ contract's argument names, reads STABLE, writes VOLATILE, SECURITY INVOKER.
 
 Environment (set by scripts/test): PGHOST, PGPORT, PGUSER (a superuser),
 PGDATABASE (a fresh database with CREATE EXTENSION moment done).
+
+Through moment_router (test/router/03_postgrest.py): MOMENT_ROUTER (the
+router database's connection string, as a superuser) and MOMENT_ROUTER_SHARD
+("<name> <connection string>" of this database, a configured shard).  Then
+the data is made on the shard as above, the shard is added to the router
+(which records its companies), the roles exist on both (with LOGIN on the
+shard, where the router connects as them), and PostgREST's connection and
+the signature checks go to the router.
 """
 
 import json
@@ -47,10 +55,13 @@ def ok(response, what, status=200):
     return response.body
 
 
-def conninfo(user=None, password=None):
-    parts = []
+ROUTER = os.environ.get("MOMENT_ROUTER")
+
+
+def conninfo(user=None, password=None, base=None):
+    parts = [base] if base else []
     for key, env in (("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE")):
-        if os.environ.get(env):
+        if os.environ.get(env) and not base:
             parts.append("%s=%s" % (key, os.environ[env]))
     parts.append("user=%s" % (user or os.environ.get("PGUSER", "postgres")))
     if password:
@@ -73,6 +84,9 @@ ANON = "web_anon_" + suffix            # db-anon-role, no company
 PASSWORD = secrets.token_hex(12)
 
 admin = libpq.Connection(conninfo())
+# through the router: its database; the API and the signatures are read there
+router = libpq.Connection(conninfo(base=ROUTER)) if ROUTER else None
+catalog = router or admin
 roles = [AUTH, WEB, READER, OTHER, ANON]
 
 
@@ -91,16 +105,23 @@ def cleanup():
             admin.execute("DROP OWNED BY %s CASCADE" % libpq.quote_ident(role))
         for role in existing:
             admin.execute("DROP ROLE %s" % libpq.quote_ident(role))
+        for role in roles if router else []:
+            if router.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", [role], [libpq.TEXT]).rows:
+                router.execute("DROP OWNED BY %s CASCADE" % libpq.quote_ident(role))
+                router.execute("DROP ROLE %s" % libpq.quote_ident(role))
     except Exception as error:  # leave no role behind if we can, but never mask the result
         print("note: cleanup: %s" % error)
 
 
 try:
-    admin.execute("CREATE ROLE %s LOGIN NOINHERIT PASSWORD %s"
-                  % (libpq.quote_ident(AUTH), libpq.quote_literal(PASSWORD)))
-    for role in (WEB, READER, OTHER, ANON):
-        admin.execute("CREATE ROLE %s NOLOGIN" % libpq.quote_ident(role))
-        admin.execute("GRANT %s TO %s" % (libpq.quote_ident(role), libpq.quote_ident(AUTH)))
+    for conn in ([admin, router] if router else [admin]):
+        conn.execute("CREATE ROLE %s LOGIN NOINHERIT PASSWORD %s"
+                     % (libpq.quote_ident(AUTH), libpq.quote_literal(PASSWORD)))
+        for role in (WEB, READER, OTHER, ANON):
+            # on a shard, the router logs in as the role PostgREST switched to
+            conn.execute("CREATE ROLE %s %s" % (libpq.quote_ident(role),
+                                                 "LOGIN" if conn is admin and router else "NOLOGIN"))
+            conn.execute("GRANT %s TO %s" % (libpq.quote_ident(role), libpq.quote_ident(AUTH)))
 
     sql("INSERT INTO moment.companies (code, name) VALUES ('cloudware', 'Cloudware AS'), "
         "('othercorp', 'Other Corp AS')")
@@ -140,6 +161,11 @@ try:
                                                        "userAccountId": other_user,
                                                        "timeRecordDate": "2024-03-10", "minutes": 600})
     admin.execute("RESET moment.company")
+    if router:
+        # the router records the shard's companies
+        shard_name, shard_conninfo = os.environ["MOMENT_ROUTER_SHARD"].split(" ", 1)
+        router.execute("SELECT moment_router.add_shard($1, $2)", [shard_name, shard_conninfo],
+                       [libpq.TEXT, libpq.TEXT])
 
     def count(table, company="cloudware"):
         return int(sql("SELECT count(*) FROM moment.%s t JOIN moment.companies c ON c.id = t.company_id "
@@ -165,7 +191,7 @@ try:
         "grant_company": (["company_code", "role", "writable"], None),
         "register_entity": (["name", "tbl"], None),
     }
-    procs = sql("""
+    procs = catalog.execute("""
         SELECT p.proname::text, count(*) OVER (PARTITION BY p.proname) AS overloads,
                p.provolatile::text, p.prosecdef::text,
                array_to_json(coalesce((SELECT array_agg(a.name ORDER BY a.n)
@@ -174,6 +200,9 @@ try:
                   WHERE a.mode IN ('i', 'b', 'v')), '{}'))::text
           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = 'moment'""").rows
+    if router:
+        # the router's schema moment holds the API; administration is moment_router's
+        contract = {name: spec for name, spec in contract.items() if spec[1] is not None}
     by_name = {}
     for name, overloads, volatility, secdef, argnames in procs:
         by_name.setdefault(name, []).append((int(overloads), volatility, secdef, json.loads(argnames)))
@@ -203,7 +232,8 @@ try:
     # -----------------------------------------------------------------------
     print("# PostgREST requests, one pooled authenticator connection")
     # -----------------------------------------------------------------------
-    api = PostgREST(conninfo(AUTH, PASSWORD), schema="moment", anon_role=ANON)
+    api = PostgREST(conninfo(AUTH, PASSWORD, base=ROUTER and " ".join(
+        part for part in ROUTER.split() if not part.startswith("user="))), schema="moment", anon_role=ANON)
     check(api.conn.execute("SELECT coalesce(current_setting('moment.company', true), '')").scalar() == "",
           "moment.company is unset on the authenticator's connection")
     web = {"role": WEB, "company": "cloudware"}
@@ -307,8 +337,11 @@ try:
                                                  ("limit", "5")])
     body = ok(response, "GET /rpc/list_time_records?minutes=gte.60&order=minutes.desc,id.asc&limit=5")
     main = response.statements[2][0]
+    # PostgREST names the result after the table of the row type; on the
+    # router the row type is a composite type, so after the function
+    alias = "list_time_records" if router else "time_records"
     check('FROM "moment"."list_time_records"() pgrst_call' in main
-          and '"time_records"."minutes" >= $1' in main and "LIMIT $2 OFFSET $3" in main,
+          and '"%s"."minutes" >= $1' % alias in main and "LIMIT $2 OFFSET $3" in main,
           "the filter and LIMIT are PostgREST's, outside the SETOF call", main)
     check([r["minutes"] for r in body] == expected[:5] and len(body) == 5,
           "5 rows with minutes >= 60, largest first", [r.get("minutes") for r in body])
@@ -474,5 +507,7 @@ try:
 finally:
     cleanup()
     admin.close()
+    if router:
+        router.close()
 
 finish()
