@@ -1028,17 +1028,16 @@ CREATE TABLE moment.webhook_deliveries (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	delivered_at timestamptz,
 	CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (company_id, id),
-	CONSTRAINT webhook_deliveries_event_check
-		CHECK (event OPERATOR(pg_catalog.=) ANY (ARRAY['CREATE_NEW', 'UPDATE', 'DELETE'])),
+	-- one CHECK only: every queueing statement evaluates them afresh, and
+	-- only moment's own code writes event and attempts
 	CONSTRAINT webhook_deliveries_state_check
-		CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'done', 'failed'])),
-	CONSTRAINT webhook_deliveries_attempts_check CHECK (attempts OPERATOR(pg_catalog.>=) 0)
+		CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'done', 'failed']))
 );
 ALTER SEQUENCE moment.webhook_deliveries_id_seq OWNED BY moment.webhook_deliveries.id;
--- the worker's skip scan: the first pending delivery of each webhook
+-- the worker's skip scan (the first pending delivery of each webhook) and
+-- drop_webhook; a company's history is read by the primary key
 CREATE INDEX webhook_deliveries_pending_idx ON moment.webhook_deliveries (webhook_id, id)
 	WHERE state OPERATOR(pg_catalog.=) 'pending';
-CREATE INDEX webhook_deliveries_webhook_idx ON moment.webhook_deliveries (company_id, webhook_id, id);
 
 COMMENT ON TABLE moment.webhooks IS
 'Webhooks (contract section 16): a company''s URL to POST to when objects of an entity change (events CREATE_NEW, UPDATE, DELETE), signed with secret when there is one. Readable by the company''s roles; written through moment.create_webhook and moment.drop_webhook. Every URL written must pass moment.webhook_allowed_hosts.';
@@ -1067,6 +1066,14 @@ COMMENT ON FUNCTION moment.webhook_check() IS
 -- (a company moved by the router) were checked where they were written.
 CREATE TRIGGER webhooks_check BEFORE INSERT OR UPDATE OF url ON moment.webhooks
 	FOR EACH ROW EXECUTE FUNCTION moment.webhook_check();
+-- Every backend keeps the set of entities some webhook subscribes to (writes
+-- to the others skip the queueing): these tell it when that changes, under
+-- replica too.
+CREATE TRIGGER webhooks_changed AFTER INSERT OR UPDATE OR DELETE ON moment.webhooks
+	FOR EACH ROW EXECUTE FUNCTION moment.catalog_changed();
+CREATE TRIGGER webhooks_truncated AFTER TRUNCATE ON moment.webhooks
+	FOR EACH STATEMENT EXECUTE FUNCTION moment.catalog_changed();
+ALTER TABLE moment.webhooks ENABLE ALWAYS TRIGGER webhooks_changed, ENABLE ALWAYS TRIGGER webhooks_truncated;
 
 CREATE FUNCTION moment.webhook_queue()
 RETURNS trigger

@@ -17,17 +17,34 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "moment.h"
@@ -50,6 +67,54 @@ static const char *const webhook_events[] = {"CREATE_NEW", "UPDATE", "DELETE"};
 
 /* this transaction queued deliveries (or made some pending): wake the worker at commit */
 static bool deliveries_queued = false;
+
+/*
+ * The entities some webhook (of any company) subscribes to, so that a write
+ * to any other entity skips the queueing statement altogether.  Read with a
+ * fresh snapshot; dropped by a relcache invalidation of moment.webhooks,
+ * which the catalog_changed triggers on it send at the commit of every
+ * change (ENABLE ALWAYS: under replica too).  At most one name per entity.
+ */
+static MemoryContext subscribed_context = NULL;
+static List *subscribed_entities = NIL;
+static bool subscribed_valid = false;
+
+/*
+ * The tables the queueing writes and reads, and their columns, looked up
+ * once; dropped with the subscriptions when either table changes (or is
+ * dropped with the extension).
+ */
+typedef struct OutboxTables
+{
+	bool		valid;
+	Oid			webhooks;
+	Oid			webhooks_index;	/* (company_id, entity) */
+	AttrNumber	webhook_id;
+	AttrNumber	webhook_events;
+	Oid			deliveries;
+	Oid			sequence;
+	AttrNumber	company_id,
+				id,
+				webhook,
+				event,
+				body,
+				state,
+				attempts,
+				next_attempt_at,
+				created_at;
+} OutboxTables;
+
+static OutboxTables outbox;
+
+static void
+webhook_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == outbox.webhooks || relid == outbox.deliveries)
+	{
+		subscribed_valid = false;
+		outbox.valid = false;
+	}
+}
 
 static void
 webhook_xact_callback(XactEvent event, void *arg)
@@ -124,6 +189,7 @@ webhook_init(void)
 							0,
 							NULL, NULL, NULL);
 	RegisterXactCallback(webhook_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(webhook_relcache_callback, (Datum) 0);
 }
 
 /* ---- URLs ---- */
@@ -345,96 +411,568 @@ checked_events(ArrayType *events)
 
 /* ---- queueing ---- */
 
-static void
-append_key(StringInfo sql, const char *key)
+/*
+ * Queueing writes moment.webhook_deliveries directly (heap and indexes, as
+ * COPY does), not through an INSERT statement: it runs for every write to
+ * an entity, and starting an executor (and re-reading the table's CHECK
+ * constraints) for each would cost as much as the write itself.  The rows
+ * are moment's own: state 'pending', attempts 0, an event of the three.
+ * The table has no triggers and no foreign keys to honour; row-level
+ * security does not apply to its owner.
+ */
+
+/*
+ * The entities some webhook (of any company) subscribes to.  Refilled, as
+ * the extension owner, after an invalidation.
+ */
+static bool
+entity_subscribed(const char *entity_name)
 {
-	appendStringInfo(sql, "%s::pg_catalog.text, ", quote_literal_cstr(key));
+	ListCell   *cell;
+
+	/* a webhook committed since this transaction's last lock counts now */
+	AcceptInvalidationMessages();
+	if (!subscribed_valid)
+	{
+		KeptPlan   *plan;
+		MemoryContext old_context;
+		OwnerSwitch saved;
+
+		/* the relid first: an invalidation arriving during the read must count */
+		outbox.webhooks = get_relname_relid("webhooks", moment_namespace());
+		subscribed_valid = true;
+		spi_check(SPI_connect(), "SPI_connect");
+		run_as_extension_owner(&saved);
+		plan = plancache_get("SELECT DISTINCT w.entity FROM moment.webhooks w", 0, NULL);
+		spi_check(SPI_execute_snapshot(kept_plan_spi(plan), NULL, NULL, GetLatestSnapshot(),
+									   InvalidSnapshot, true, false, 0),
+				  "reading moment.webhooks");
+		restore_user(&saved);
+		if (subscribed_context == NULL)
+			subscribed_context = AllocSetContextCreate(CacheMemoryContext, "moment webhook subscriptions",
+													   ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(subscribed_context);
+		old_context = MemoryContextSwitchTo(subscribed_context);
+		subscribed_entities = NIL;
+		for (uint64 row = 0; row < SPI_processed; row++)
+			subscribed_entities = lappend(subscribed_entities,
+										  SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(old_context);
+		SPI_finish();
+	}
+	foreach(cell, subscribed_entities)
+		if (strcmp((char *) lfirst(cell), entity_name) == 0)
+			return true;
+	return false;
+}
+
+static AttrNumber
+column_of(Oid relid, const char *name, Oid type)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber || (OidIsValid(type) && get_atttype(relid, attnum) != type))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("moment.webhook_queue() needs column %s of %s%s%s", name, get_rel_name(relid),
+						OidIsValid(type) ? " of type " : "", OidIsValid(type) ? format_type_be(type) : "")));
+	return attnum;
+}
+
+static Oid
+outbox_relation(const char *name)
+{
+	Oid			relid = get_relname_relid(name, moment_namespace());
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "moment: relation moment.%s does not exist", name);
+	return relid;
+}
+
+/* The outbox's tables and columns, their types checked. */
+static void
+outbox_ensure(void)
+{
+	OutboxTables found;
+
+	if (outbox.valid)
+		return;
+	found.webhooks = outbox_relation("webhooks");
+	found.webhooks_index = outbox_relation("webhooks_entity_idx");
+	found.webhook_id = column_of(found.webhooks, "id", INT8OID);
+	found.webhook_events = column_of(found.webhooks, "events", TEXTARRAYOID);
+	found.deliveries = outbox_relation("webhook_deliveries");
+	found.sequence = outbox_relation("webhook_deliveries_id_seq");
+	found.company_id = column_of(found.deliveries, "company_id", INT8OID);
+	found.id = column_of(found.deliveries, "id", INT8OID);
+	found.webhook = column_of(found.deliveries, "webhook_id", INT8OID);
+	found.event = column_of(found.deliveries, "event", TEXTOID);
+	found.body = column_of(found.deliveries, "body", JSONBOID);
+	found.state = column_of(found.deliveries, "state", TEXTOID);
+	found.attempts = column_of(found.deliveries, "attempts", INT4OID);
+	found.next_attempt_at = column_of(found.deliveries, "next_attempt_at", TIMESTAMPTZOID);
+	found.created_at = column_of(found.deliveries, "created_at", TIMESTAMPTZOID);
+	found.valid = true;
+	outbox = found;
+}
+
+static int64
+integer_value(Datum value, Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+			return DatumGetInt16(value);
+		case INT4OID:
+			return DatumGetInt32(value);
+		default:
+			return DatumGetInt64(value);
+	}
+}
+
+/* A field's value in a body: integers and numerics as numbers, the rest as their text. */
+static void
+push_value(JsonbParseState **state, MomentField *field, Datum value, bool isnull)
+{
+	JsonbValue	v;
+
+	if (isnull)
+	{
+		jb_null(state, WJB_VALUE);
+		return;
+	}
+	switch (field->base_type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			jb_int64(state, integer_value(value, field->base_type), WJB_VALUE);
+			return;
+		case NUMERICOID:
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(value);
+			pushJsonbValue(state, WJB_VALUE, &v);
+			return;
+		case BOOLOID:
+			jb_bool(state, DatumGetBool(value), WJB_VALUE);
+			return;
+		default:
+			{
+				Oid			output;
+				bool		varlena;
+
+				getTypeOutputInfo(field->type_oid, &output, &varlena);
+				jb_string(state, OidOutputFunctionCall(output, value), WJB_VALUE);
+			}
+	}
+}
+
+/* The {"id", number} of one relation's targets: how its number is found. */
+typedef struct RelatedNumber
+{
+	MomentRelation *relation;
+	MomentField *number;		/* the target's number field, or NULL: only the id */
+	Relation	table;			/* a plain table and a unique index on (company_id, id) ... */
+	Relation	index;
+	ScanKeyData keys[2];		/* sk_argument set per row */
+	int			company_key;
+	TupleTableSlot *slot;
+	char	   *query;			/* ... or else (a partitioned table) a query */
+	Oid			argtypes[2];
+} RelatedNumber;
+
+/*
+ * The equality scan key of index column k for values of value_type, or
+ * false when the index's operator family has no such operator.
+ */
+static bool
+index_equality_key(Relation index, int k, Oid value_type, ScanKey key)
+{
+	Oid			op = get_opfamily_member(index->rd_opfamily[k], index->rd_opcintype[k], value_type,
+										 BTEqualStrategyNumber);
+
+	if (!OidIsValid(op))
+		return false;
+	ScanKeyEntryInitialize(key, 0, k + 1, BTEqualStrategyNumber,
+						   value_type == index->rd_opcintype[k] ? InvalidOid : value_type,
+						   index->rd_indcollation[k], get_opcode(op), (Datum) 0);
+	return true;
+}
+
+/* Looks for a unique index on exactly (company_id, id) of a plain table, with keys for our values. */
+static bool
+open_number_index(RelatedNumber *related, MomentEntity *entity, MomentEntity *target)
+{
+	AttrNumber	company = get_attnum(target->relid, "company_id");
+	AttrNumber	id = target->id_field->attnum;
+	ListCell   *cell;
+
+	if (related->table->rd_rel->relkind != RELKIND_RELATION)
+		return false;
+	foreach(cell, RelationGetIndexList(related->table))
+	{
+		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		fits = form->indisunique && form->indisvalid && form->indnkeyatts == 2 &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			((form->indkey.values[0] == company && form->indkey.values[1] == id) ||
+			 (form->indkey.values[0] == id && form->indkey.values[1] == company));
+
+		if (fits)
+		{
+			int			company_key = form->indkey.values[0] == company ? 0 : 1;
+			Oid			company_type = get_atttype(entity->relid, get_attnum(entity->relid, "company_id"));
+
+			if (index_equality_key(index, company_key, company_type, &related->keys[company_key]) &&
+				index_equality_key(index, 1 - company_key, related->relation->fk_field->type_oid,
+								   &related->keys[1 - company_key]))
+			{
+				related->index = index;
+				related->company_key = company_key;
+				related->slot = table_slot_create(related->table, NULL);
+				return true;
+			}
+		}
+		index_close(index, AccessShareLock);
+	}
+	return false;
+}
+
+static void
+open_related(RelatedNumber *related, MomentEntity *entity, MomentRelation *relation)
+{
+	MomentEntity *target = relation->target;
+
+	memset(related, 0, sizeof(RelatedNumber));
+	related->relation = relation;
+	/* a broken target still gives its id; the number needs its table */
+	if (!entity_try_ensure(target) || target->number_field == NULL)
+		return;
+	related->number = target->number_field;
+	related->table = table_open(target->relid, AccessShareLock);
+	if (!open_number_index(related, entity, target))
+	{
+		related->argtypes[0] = get_atttype(entity->relid, get_attnum(entity->relid, "company_id"));
+		related->argtypes[1] = relation->fk_field->type_oid;
+		related->query = psprintf("SELECT t.%s FROM %s t WHERE t.company_id OPERATOR(pg_catalog.=) $1 "
+								  "AND t.%s OPERATOR(pg_catalog.=) $2",
+								  target->number_field->quoted_column, target->qualified_table,
+								  target->id_field->quoted_column);
+	}
+}
+
+static void
+close_related(RelatedNumber *related)
+{
+	if (related->slot)
+		ExecDropSingleTupleTableSlot(related->slot);
+	if (related->index)
+		index_close(related->index, AccessShareLock);
+	if (related->table)
+		table_close(related->table, AccessShareLock);
+}
+
+/* The number of a related object, by index or (inside SPI, as the owner) by query. */
+static void
+push_related_number(JsonbParseState **state, RelatedNumber *related, Datum company, Datum fk,
+					Snapshot snapshot)
+{
+	bool		isnull = true;
+	Datum		value = (Datum) 0;
+
+	jb_key(state, related->number->json_name);
+	if (related->index)
+	{
+		IndexScanDesc scan;
+		ScanKeyData keys[2];
+
+		memcpy(keys, related->keys, sizeof(keys));
+		keys[related->company_key].sk_argument = company;
+		keys[1 - related->company_key].sk_argument = fk;
+		scan = index_beginscan(related->table, related->index, snapshot, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, related->slot))
+			value = slot_getattr(related->slot, related->number->attnum, &isnull);
+		push_value(state, related->number, value, isnull);
+		index_endscan(scan);
+		return;
+	}
+	else
+	{
+		Datum		args[2] = {company, fk};
+		OwnerSwitch saved;
+		MemoryContext caller_context = CurrentMemoryContext;
+		int16		typlen;
+		bool		typbyval;
+
+		spi_check(SPI_connect(), "SPI_connect");
+		run_as_extension_owner(&saved);
+		spi_check(kept_plan_execute(plancache_get(related->query, 2, related->argtypes), args, NULL, true, 1),
+				  "reading a related object");
+		if (SPI_processed == 1)
+		{
+			/* the value outlives SPI's memory */
+			value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			get_typlenbyval(related->number->type_oid, &typlen, &typbyval);
+			if (!isnull)
+			{
+				MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+
+				value = datumCopy(value, typbyval, typlen);
+				MemoryContextSwitchTo(spi_context);
+			}
+		}
+		restore_user(&saved);
+		SPI_finish();
+		push_value(state, related->number, value, isnull);
+	}
 }
 
 /*
- * The statement that queues the deliveries of one statement's changes to
- * an entity: for each row of the transition table (in the order of the
- * changes) and each subscribed webhook of its company (in id order), the
- * body {"event": $1, "<singular>": {"id", "<singular>Number", and each
- * relation as {"id", "<target>Number"} or null}}.  $1 is the event, $2 the
- * entity name.  Its text depends only on the entity's shape, so one plan
- * per entity and event serves every statement.
+ * The body of a change: {"event": ..., "<singular>": {"id", "<singular>Number",
+ * and each relation as {"id", "<target>Number"} or null}}.
  */
-static const char *
-queue_statement(MomentEntity *entity, const char *event, const char *rows_name)
+static Jsonb *
+change_body(MomentEntity *entity, const char *event, TupleTableSlot *row, Datum company,
+			RelatedNumber *related, Snapshot snapshot)
 {
-	char	   *shape = psprintf("webhook queue %s %s %s", entity->name, event, rows_name);
-	const char *memo = statement_memo_get(shape);
-	StringInfoData sql;
-	StringInfoData columns;
-	List	   *entities = list_make1(entity);
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+	Datum		value;
+	bool		isnull;
+	int			n = 0;
 	ListCell   *cell;
 
-	if (memo != NULL)
-		return memo;
-
-	initStringInfo(&sql);
-	initStringInfo(&columns);
-	appendStringInfo(&columns, "r.company_id, r.%s", entity->id_field->quoted_column);
-	appendStringInfoString(&sql,
-						   "INSERT INTO moment.webhook_deliveries (company_id, webhook_id, event, body) "
-						   "SELECT r.company_id, w.id, $1, pg_catalog.jsonb_build_object('event'::pg_catalog.text, $1, ");
-	append_key(&sql, entity->singular);
-	appendStringInfoString(&sql, "pg_catalog.jsonb_build_object('id'::pg_catalog.text, ");
-	appendStringInfo(&sql, "r.%s", entity->id_field->quoted_column);
-	if (entity->number_field != NULL)
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(&state, "event");
+	jb_string(&state, event, WJB_VALUE);
+	jb_key(&state, entity->singular);
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jb_key(&state, "id");
+	value = slot_getattr(row, entity->id_field->attnum, &isnull);
+	push_value(&state, entity->id_field, value, isnull);
+	if (entity->number_field)
 	{
-		appendStringInfoString(&sql, ", ");
-		append_key(&sql, entity->number_field->json_name);
-		appendStringInfo(&sql, "r.%s", entity->number_field->quoted_column);
-		appendStringInfo(&columns, ", r.%s", entity->number_field->quoted_column);
+		jb_key(&state, entity->number_field->json_name);
+		value = slot_getattr(row, entity->number_field->attnum, &isnull);
+		push_value(&state, entity->number_field, value, isnull);
 	}
 	foreach(cell, entity->relations)
 	{
 		MomentRelation *relation = lfirst(cell);
-		const char *fk = relation->fk_field->quoted_column;
-		MomentEntity *target = relation->target;
+		Datum		fk = slot_getattr(row, relation->fk_field->attnum, &isnull);
 
-		appendStringInfoString(&sql, ", ");
-		append_key(&sql, relation->json_name);
-		appendStringInfo(&sql, "CASE WHEN r.%s IS NULL THEN NULL ELSE pg_catalog.jsonb_build_object('id'::pg_catalog.text, r.%s",
-						 fk, fk);
-		/* a broken target still gives its id; the number needs its table */
-		if (entity_try_ensure(target) && target->number_field != NULL)
+		jb_key(&state, relation->json_name);
+		if (isnull)
+			jb_null(&state, WJB_VALUE);
+		else
 		{
-			appendStringInfoString(&sql, ", ");
-			append_key(&sql, target->number_field->json_name);
-			appendStringInfo(&sql, "(SELECT t.%s FROM %s t WHERE t.company_id OPERATOR(pg_catalog.=) r.company_id "
-							 "AND t.%s OPERATOR(pg_catalog.=) r.%s)",
-							 target->number_field->quoted_column, target->qualified_table,
-							 target->id_field->quoted_column, fk);
-			entities = lappend(entities, target);
+			pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+			jb_key(&state, "id");
+			push_value(&state, relation->fk_field, fk, false);
+			if (related[n].number)
+				push_related_number(&state, &related[n], company, fk, snapshot);
+			pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 		}
-		appendStringInfoString(&sql, ") END");
-		appendStringInfo(&columns, ", r.%s", fk);
+		n++;
 	}
-	appendStringInfo(&sql, ")) FROM (SELECT %s, pg_catalog.row_number() OVER () AS moment_change FROM %s r) r "
-					 "JOIN moment.webhooks w ON w.company_id OPERATOR(pg_catalog.=) r.company_id "
-					 "AND w.entity OPERATOR(pg_catalog.=) $2 AND $1 OPERATOR(pg_catalog.=) ANY (w.events) "
-					 "ORDER BY r.moment_change, w.id",
-					 columns.data, quote_identifier(rows_name));
-	statement_memo_put(shape, sql.data, entities);
-	return sql.data;
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
 }
 
-/* Whether any webhook (of any company) subscribes to the entity. */
-static bool
-entity_subscribed(const char *entity_name)
+/*
+ * The ids of a company's webhooks on the entity that take the event, into
+ * *ids (statement memory, grown as needed); returns how many.
+ */
+static int
+company_webhooks(Relation webhooks, Relation index, Snapshot snapshot, int64 company_id,
+				 const char *entity_name, const char *event, int64 **ids, int *space)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	KeptPlan   *plan;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(webhooks, NULL);
+	int			n = 0;
 
-	args[0] = CStringGetTextDatum(entity_name);
-	plan = plancache_get("SELECT FROM moment.webhooks w WHERE w.entity OPERATOR(pg_catalog.=) $1 LIMIT 1",
-						 1, argtypes);
-	spi_check(kept_plan_execute(plan, args, NULL, true, 1), "reading moment.webhooks");
-	return SPI_processed > 0;
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(company_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(entity_name));
+	keys[1].sk_collation = index->rd_indcollation[1];
+	scan = index_beginscan(webhooks, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		events = slot_getattr(slot, outbox.webhook_events, &isnull);
+		Datum	   *items;
+		int			nitems;
+
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(events), TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &nitems);
+		for (int i = 0; i < nitems; i++)
+			if (strcmp(TextDatumGetCString(items[i]), event) == 0)
+			{
+				if (n == *space)
+				{
+					*space *= 2;
+					*ids = repalloc(*ids, sizeof(int64) * *space);
+				}
+				(*ids)[n++] = DatumGetInt64(slot_getattr(slot, outbox.webhook_id, &isnull));
+				break;
+			}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
+/* moment.webhook_deliveries, opened for direct inserts */
+typedef struct DeliveryWriter
+{
+	Relation	table;
+	ResultRelInfo *result_relation;
+	EState	   *estate;
+	TupleTableSlot *slot;
+} DeliveryWriter;
+
+static void
+open_writer(DeliveryWriter *writer)
+{
+	writer->table = table_open(outbox.deliveries, RowExclusiveLock);
+	writer->estate = CreateExecutorState();
+	writer->result_relation = makeNode(ResultRelInfo);
+	InitResultRelInfo(writer->result_relation, writer->table, 1, NULL, 0);
+	ExecOpenIndices(writer->result_relation, false);
+	writer->slot = MakeSingleTupleTableSlot(RelationGetDescr(writer->table), &TTSOpsVirtual);
+}
+
+static void
+write_delivery(DeliveryWriter *writer, int64 company_id, int64 webhook_id, const char *event, Jsonb *body)
+{
+	TupleTableSlot *slot = writer->slot;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(slot);
+	for (int i = 0; i < natts; i++)
+		slot->tts_isnull[i] = true;
+#define SET_COLUMN(attnum, datum) \
+	(slot->tts_values[(attnum) - 1] = (datum), slot->tts_isnull[(attnum) - 1] = false)
+	SET_COLUMN(outbox.company_id, Int64GetDatum(company_id));
+	SET_COLUMN(outbox.id, Int64GetDatum(nextval_internal(outbox.sequence, false)));
+	SET_COLUMN(outbox.webhook, Int64GetDatum(webhook_id));
+	SET_COLUMN(outbox.event, CStringGetTextDatum(event));
+	SET_COLUMN(outbox.body, JsonbPGetDatum(body));
+	SET_COLUMN(outbox.state, CStringGetTextDatum("pending"));
+	SET_COLUMN(outbox.attempts, Int32GetDatum(0));
+	SET_COLUMN(outbox.next_attempt_at, TimestampTzGetDatum(now));
+	SET_COLUMN(outbox.created_at, TimestampTzGetDatum(now));
+#undef SET_COLUMN
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(writer->table, slot, GetCurrentCommandId(true), 0, NULL);
+	ExecInsertIndexTuples(writer->result_relation, slot, writer->estate, false, false, NULL, NIL);
+	ResetPerTupleExprContext(writer->estate);
+}
+
+static void
+close_writer(DeliveryWriter *writer)
+{
+	ExecDropSingleTupleTableSlot(writer->slot);
+	ExecCloseIndices(writer->result_relation);
+	FreeExecutorState(writer->estate);
+	table_close(writer->table, NoLock);
+}
+
+/*
+ * Queues the deliveries of one statement's changes: each row of the
+ * transition table in the order of the changes, for each webhook of the
+ * row's company subscribed to the entity and event.  Returns how many.
+ */
+static uint64
+queue_changes(TriggerData *trigdata, MomentEntity *entity, const char *event, Tuplestorestate *rows)
+{
+	Relation	rel = trigdata->tg_relation;
+	AttrNumber	company_attnum = column_of(RelationGetRelid(rel), "company_id", InvalidOid);
+	Oid			company_type = TupleDescAttr(RelationGetDescr(rel), company_attnum - 1)->atttypid;
+	Snapshot	snapshot;
+	Relation	webhooks;
+	Relation	webhooks_index;
+	TupleTableSlot *row = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "moment webhook change",
+													  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old_context;
+	RelatedNumber *related = NULL;
+	DeliveryWriter writer = {NULL, NULL, NULL, NULL};
+	bool		writing = false;
+	int			space = 4;
+	int64	   *hooks = palloc(sizeof(int64) * space);
+	int			nhooks = 0;
+	int64		hooks_company = 0;
+	bool		hooks_known = false;
+	uint64		queued = 0;
+	int			reader;
+
+	outbox_ensure();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	webhooks = table_open(outbox.webhooks, AccessShareLock);
+	webhooks_index = index_open(outbox.webhooks_index, AccessShareLock);
+	/* our own read position: other triggers of the statement read the same rows */
+	reader = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(rows, reader);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, row))
+	{
+		bool		isnull;
+		Datum		company = slot_getattr(row, company_attnum, &isnull);
+		int64		company_id;
+		Jsonb	   *body;
+		ListCell   *cell;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull)
+			continue;
+		company_id = integer_value(company, company_type);
+		if (!hooks_known || company_id != hooks_company)
+		{
+			nhooks = company_webhooks(webhooks, webhooks_index, snapshot, company_id, entity->name, event,
+									  &hooks, &space);
+			hooks_company = company_id;
+			hooks_known = true;
+		}
+		if (nhooks == 0)
+			continue;
+		if (related == NULL)
+		{
+			int			n = 0;
+
+			related = palloc0(sizeof(RelatedNumber) * Max(1, list_length(entity->relations)));
+			foreach(cell, entity->relations)
+				open_related(&related[n++], entity, lfirst(cell));
+			open_writer(&writer);
+			writing = true;
+		}
+		old_context = MemoryContextSwitchTo(row_context);
+		body = change_body(entity, event, row, company, related, snapshot);
+		for (int i = 0; i < nhooks; i++)
+			write_delivery(&writer, company_id, hooks[i], event, body);
+		queued += nhooks;
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(row_context);
+	}
+	tuplestore_select_read_pointer(rows, 0);
+	if (related != NULL)
+		for (int n = 0; n < list_length(entity->relations); n++)
+			close_related(&related[n]);
+	if (writing)
+		close_writer(&writer);
+	ExecDropSingleTupleTableSlot(row);
+	MemoryContextDelete(row_context);
+	index_close(webhooks_index, AccessShareLock);
+	table_close(webhooks, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return queued;
 }
 
 /*
@@ -450,14 +988,8 @@ moment_webhook_queue(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Tuplestorestate *rows;
-	const char *rows_name;
 	const char *event;
 	MomentEntity *entity;
-	const char *sql;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	KeptPlan   *plan;
-	OwnerSwitch saved;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
@@ -467,22 +999,19 @@ moment_webhook_queue(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
 		rows = trigdata->tg_newtable;
-		rows_name = trigdata->tg_trigger->tgnewtable;
 		event = "CREATE_NEW";
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		rows = trigdata->tg_newtable;
-		rows_name = trigdata->tg_trigger->tgnewtable;
 		event = "UPDATE";
 	}
 	else
 	{
 		rows = trigdata->tg_oldtable;
-		rows_name = trigdata->tg_trigger->tgoldtable;
 		event = "DELETE";
 	}
-	if (rows == NULL || rows_name == NULL)
+	if (rows == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("moment.webhook_queue() needs a transition table (REFERENCING NEW TABLE for INSERT and UPDATE, OLD TABLE for DELETE)")));
@@ -491,30 +1020,12 @@ moment_webhook_queue(PG_FUNCTION_ARGS)
 
 	(void) registry_entities();
 	entity = registry_entity_by_relid(RelationGetRelid(trigdata->tg_relation));
-	if (entity == NULL)
-		return PointerGetDatum(NULL);	/* not (or no longer) an entity */
-
-	spi_check(SPI_connect(), "SPI_connect");
-	spi_check(SPI_register_trigger_data(trigdata), "SPI_register_trigger_data");
-	run_as_extension_owner(&saved);
-	if (!entity_try_ensure(entity))
-	{
-		/* a change nobody listens to may pass; one a webhook waits for may not */
-		if (entity_subscribed(entity->name))
-			entity_ensure(entity);
-		restore_user(&saved);
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
-	sql = queue_statement(entity, event, rows_name);
-	args[0] = CStringGetTextDatum(event);
-	args[1] = CStringGetTextDatum(entity->name);
-	plan = plancache_get(sql, 2, argtypes);
-	spi_check(kept_plan_execute(plan, args, NULL, false, 0), "queueing webhook deliveries");
-	if (SPI_processed > 0)
+	if (entity == NULL || !entity_subscribed(entity->name))
+		return PointerGetDatum(NULL);	/* not an entity, or nobody listens */
+	/* a change nobody listens to may pass a broken table; one a webhook waits for may not */
+	entity_ensure(entity);
+	if (queue_changes(trigdata, entity, event, rows) > 0)
 		deliveries_queued = true;
-	restore_user(&saved);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }
 

@@ -84,7 +84,8 @@ PGDLLEXPORT void moment_webhook_worker_main(Datum main_arg);
 typedef struct WebhookShared
 {
 	slock_t		mutex;
-	Latch	   *latch;			/* the worker's, while it delivers */
+	Latch	   *latch;			/* the worker's, while it delivers ... */
+	Oid			served;			/* ... the deliveries of this database */
 	Oid			database;		/* found by its probe, for its next start */
 } WebhookShared;
 
@@ -155,6 +156,7 @@ webhook_shmem_startup(void)
 	{
 		SpinLockInit(&shared->mutex);
 		shared->latch = NULL;
+		shared->served = InvalidOid;
 		shared->database = InvalidOid;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -193,7 +195,7 @@ webhook_wake_worker(void)
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	latch = shared->latch;
+	latch = shared->served == MyDatabaseId ? shared->latch : NULL;
 	SpinLockRelease(&shared->mutex);
 	if (latch != NULL)
 		SetLatch(latch);
@@ -204,6 +206,7 @@ forget_latch(int code, Datum arg)
 {
 	SpinLockAcquire(&shared->mutex);
 	shared->latch = NULL;
+	shared->served = InvalidOid;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -843,6 +846,7 @@ moment_webhook_worker_main(Datum main_arg)
 
 	SpinLockAcquire(&shared->mutex);
 	shared->latch = MyLatch;
+	shared->served = MyDatabaseId;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(forget_latch, (Datum) 0);
 	ereport(LOG, (errmsg("moment webhook worker: delivering the webhooks of database \"%s\"", database_name)));
