@@ -399,5 +399,28 @@ like($err, qr/22023.*host "10\.0\.0\.1" is not in moment\.webhook_allowed_hosts/
 	extra_params => [ '-U', 'alice' ]);
 like($err, qr/22023.*user info/, 'a URL with user info: 22023');
 
+# ---------------------------------------------------------------------------
+# pg_dump keeps webhooks and deliveries; a restore checks URLs against the
+# allow-list of the restoring session
+# ---------------------------------------------------------------------------
+my $dumpfile = $PostgreSQL::Test::Utils::tmp_check . '/webhooks.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dumpfile, '-d', $node->connstr('hooks') ], 'pg_dump of the database');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+{
+	local $ENV{PGOPTIONS} = '-c moment.webhook_allowed_hosts=';
+	my ($stdout, $stderr) = run_command([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dumpfile ]);
+	like($stderr, qr/host "127\.0\.0\.1" is not in moment\.webhook_allowed_hosts/,
+		'a restore without the allow-list refuses the webhooks');
+}
+$node->safe_psql('postgres', 'DROP DATABASE restored');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dumpfile ],
+	'with moment.webhook_allowed_hosts set (postgresql.conf here), pg_restore succeeds');
+my $census = q{SELECT (SELECT count(*) FROM moment.webhooks) || ' ' ||
+	(SELECT string_agg(state || ':' || n, ',' ORDER BY state) FROM (SELECT state, count(*) AS n FROM moment.webhook_deliveries GROUP BY state) s) || ' ' ||
+	(SELECT md5(string_agg(d::text, ',' ORDER BY id)) FROM moment.webhook_deliveries d) || ' ' ||
+	(SELECT last_value FROM moment.webhook_deliveries_id_seq)};
+is($node->safe_psql('restored', $census), sql($census), 'webhooks, deliveries and their sequence are restored as they were');
+
 $node->stop;
 done_testing();
