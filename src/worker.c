@@ -123,7 +123,9 @@ typedef struct Outcome
 	char	   *error;			/* why the attempt failed */
 } Outcome;
 
+/* transfers and outcomes; scratch memory is reset every turn of the loop */
 static MemoryContext worker_context = NULL;
+static MemoryContext scratch_context = NULL;
 static CURLM *multi = NULL;
 static dlist_head transfers = DLIST_STATIC_INIT(transfers);
 static int	ntransfers = 0;
@@ -276,6 +278,7 @@ probe_database(void)
 		reload_settings();
 		if (name[0] != '\0')
 			database = database_named(name);
+		MemoryContextSwitchTo(TopMemoryContext);
 		if (OidIsValid(database))
 		{
 			SpinLockAcquire(&shared->mutex);
@@ -840,7 +843,8 @@ moment_webhook_worker_main(Datum main_arg)
 
 	worker_context = AllocSetContextCreate(TopMemoryContext, "moment webhook worker",
 										   ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(worker_context);
+	scratch_context = AllocSetContextCreate(TopMemoryContext, "moment webhook worker scratch",
+											ALLOCSET_DEFAULT_SIZES);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
 		ereport(FATAL, (errmsg("moment webhook worker: could not initialize libcurl")));
 
@@ -856,6 +860,9 @@ moment_webhook_worker_main(Datum main_arg)
 		TimestampTz now;
 		int			rc;
 
+		/* transactions leave CurrentMemoryContext in TopMemoryContext */
+		MemoryContextSwitchTo(scratch_context);
+		MemoryContextReset(scratch_context);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -873,6 +880,7 @@ moment_webhook_worker_main(Datum main_arg)
 		if (!ready && now >= next_ready_check)
 		{
 			ready = extension_ready();
+			MemoryContextSwitchTo(scratch_context);
 			next_ready_check = TimestampTzPlusMilliseconds(now, READY_CHECK_MS);
 			if (!ready)
 				drop_everything_in_flight();	/* rows of a dropped extension */
