@@ -25,13 +25,18 @@ OBJS = \
 	src/openapi.o \
 	src/triggers.o \
 	src/api.o \
-	src/shard.o
+	src/shard.o \
+	src/webhook.o \
+	src/worker.o
 
 # the version of the library: the one moment.control installs by default
 MOMENT_SRC := $(dir $(lastword $(MAKEFILE_LIST)))
 EXTVERSION := $(shell grep -E '^default_version' $(MOMENT_SRC)moment.control | sed -E "s/.*'(.*)'.*/\1/")
 
 PG_CPPFLAGS = -I$(srcdir)/src -DMOMENT_VERSION='"$(EXTVERSION)"'
+# webhook deliveries (src/worker.c)
+SHLIB_LINK = -lcurl
+
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 TESTS = $(sort $(wildcard test/sql/*.sql))

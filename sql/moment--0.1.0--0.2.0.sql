@@ -552,6 +552,8 @@ BEGIN
 	INSERT INTO moment.metadata (entity, set_name, key, expression) VALUES (name, 'count', 'count', 'pg_catalog.count(*)');
 	PERFORM moment.enable_tenant_security(tbl);
 	PERFORM moment.grant_entity_privileges(tbl);
+	-- the webhook outbox; absent only while the extension's own script registers the built-in entities
+	IF pg_catalog.to_regprocedure('moment.enable_webhooks(pg_catalog.regclass)') IS NOT NULL THEN PERFORM moment.enable_webhooks(tbl); END IF;
 
 	-- a typed listing for reporting tools, unless a function of that name exists
 	listing := 'list_' OPERATOR(pg_catalog.||) (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid);
@@ -1602,3 +1604,163 @@ REVOKE EXECUTE ON FUNCTION moment.configure_shard(integer), moment_internal.id_s
 	moment_internal.shard_import_rows(bigint, text, jsonb), moment_internal.shard_count_rows(bigint),
 	moment_internal.shard_purge_company(bigint, text, boolean)
 	FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Webhooks (section 16): change notifications delivered by a background
+-- worker.  Deliveries are queued in the changing transaction by statement
+-- triggers on every entity table (an outbox) and sent at least once.
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE moment.webhooks_id_seq;
+CREATE TABLE moment.webhooks (
+	company_id bigint NOT NULL REFERENCES moment.companies (id),
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('moment.webhooks_id_seq'::pg_catalog.regclass),
+	entity text NOT NULL REFERENCES moment.entities (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	url text NOT NULL,
+	events text[] NOT NULL DEFAULT '{CREATE_NEW,UPDATE,DELETE}',
+	secret text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT webhooks_pkey PRIMARY KEY (company_id, id),
+	CONSTRAINT webhooks_events_check CHECK (pg_catalog.cardinality(events) OPERATOR(pg_catalog.>) 0
+		AND events OPERATOR(pg_catalog.<@) ARRAY['CREATE_NEW', 'UPDATE', 'DELETE']),
+	CONSTRAINT webhooks_secret_check CHECK (secret OPERATOR(pg_catalog.<>) '')
+);
+ALTER SEQUENCE moment.webhooks_id_seq OWNED BY moment.webhooks.id;
+CREATE INDEX webhooks_entity_idx ON moment.webhooks (company_id, entity);
+
+-- No foreign key to webhooks: a dropped webhook's deliveries stay as its
+-- history.  None to companies either: the company is the changed row's,
+-- already checked, and a key check per queued delivery would cost every write.
+CREATE SEQUENCE moment.webhook_deliveries_id_seq;
+CREATE TABLE moment.webhook_deliveries (
+	company_id bigint NOT NULL,
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('moment.webhook_deliveries_id_seq'::pg_catalog.regclass),
+	webhook_id bigint NOT NULL,
+	event text NOT NULL,
+	body jsonb NOT NULL,
+	state text NOT NULL DEFAULT 'pending',
+	attempts integer NOT NULL DEFAULT 0,
+	last_status integer,
+	last_error text,
+	next_attempt_at timestamptz DEFAULT pg_catalog.now(),
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	delivered_at timestamptz,
+	CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (company_id, id),
+	-- one CHECK only: every queueing statement evaluates them afresh, and
+	-- only moment's own code writes event and attempts
+	CONSTRAINT webhook_deliveries_state_check
+		CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'done', 'failed']))
+);
+ALTER SEQUENCE moment.webhook_deliveries_id_seq OWNED BY moment.webhook_deliveries.id;
+-- the worker's skip scan (the first pending delivery of each webhook) and
+-- drop_webhook; a company's history is read by the primary key
+CREATE INDEX webhook_deliveries_pending_idx ON moment.webhook_deliveries (webhook_id, id)
+	WHERE state OPERATOR(pg_catalog.=) 'pending';
+
+COMMENT ON TABLE moment.webhooks IS
+'Webhooks (contract section 16): a company''s URL to POST to when objects of an entity change (events CREATE_NEW, UPDATE, DELETE), signed with secret when there is one. Readable by the company''s roles; written through moment.create_webhook and moment.drop_webhook. Every URL written must pass moment.webhook_allowed_hosts.';
+COMMENT ON TABLE moment.webhook_deliveries IS
+'One notification per changed row and matching webhook, queued in the changing transaction: its body, state (pending, done, failed), attempts, the last HTTP status and error, and when it is next tried. Readable by the company''s roles; sent by the moment webhook worker, at least once, in id order per webhook.';
+
+-- Readable by the company's roles; written only by the functions below (as
+-- the extension owner, who is not subject to these policies) and the worker.
+ALTER TABLE moment.webhooks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE moment.webhook_deliveries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY moment_tenant_read ON moment.webhooks FOR SELECT
+	USING (company_id OPERATOR(pg_catalog.=) (SELECT moment_internal.current_company_id()));
+CREATE POLICY moment_tenant_read ON moment.webhook_deliveries FOR SELECT
+	USING (company_id OPERATOR(pg_catalog.=) (SELECT moment_internal.current_company_id()));
+GRANT SELECT ON moment.webhooks, moment.webhook_deliveries TO moment_read;
+
+CREATE FUNCTION moment.webhook_check()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'moment_webhook_check'
+LANGUAGE C;
+
+COMMENT ON FUNCTION moment.webhook_check() IS
+'Trigger on moment.webhooks: refuses (22023) a URL that is not http(s), carries user info, or names a host not in moment.webhook_allowed_hosts, whoever writes the row.';
+
+-- An ordinary trigger: rows copied under session_replication_role = replica
+-- (a company moved by the router) were checked where they were written.
+CREATE TRIGGER webhooks_check BEFORE INSERT OR UPDATE OF url ON moment.webhooks
+	FOR EACH ROW EXECUTE FUNCTION moment.webhook_check();
+-- Every backend keeps the set of entities some webhook subscribes to (writes
+-- to the others skip the queueing): these tell it when that changes, under
+-- replica too.
+CREATE TRIGGER webhooks_changed AFTER INSERT OR UPDATE OR DELETE ON moment.webhooks
+	FOR EACH ROW EXECUTE FUNCTION moment.catalog_changed();
+CREATE TRIGGER webhooks_truncated AFTER TRUNCATE ON moment.webhooks
+	FOR EACH STATEMENT EXECUTE FUNCTION moment.catalog_changed();
+ALTER TABLE moment.webhooks ENABLE ALWAYS TRIGGER webhooks_changed, ENABLE ALWAYS TRIGGER webhooks_truncated;
+
+CREATE FUNCTION moment.webhook_queue()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'moment_webhook_queue'
+LANGUAGE C;
+
+COMMENT ON FUNCTION moment.webhook_queue() IS
+'Statement trigger (AFTER INSERT, UPDATE or DELETE, with a transition table) on every entity table: queues one delivery per changed row and subscribed webhook of the row''s company, in the same transaction. Not ENABLE ALWAYS: rows copied under session_replication_role = replica queue nothing.';
+
+-- The outbox triggers of one entity table.  Ordinary triggers, deliberately
+-- not ENABLE ALWAYS: a company moved by the router is copied with
+-- session_replication_role = replica and must queue nothing (its pending
+-- deliveries move with it).
+CREATE FUNCTION moment.enable_webhooks(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	action text;
+	rows_clause text;
+BEGIN
+	PERFORM moment_internal.require_admin();
+	FOREACH action IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+		CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+							   WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl::pg_catalog.oid
+								 AND t.tgname OPERATOR(pg_catalog.=) ('moment_webhook_' OPERATOR(pg_catalog.||) action));
+		rows_clause := CASE WHEN action OPERATOR(pg_catalog.=) 'delete' THEN 'OLD TABLE AS moment_old_rows'
+						    ELSE 'NEW TABLE AS moment_new_rows' END;
+		EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s '
+								  'FOR EACH STATEMENT EXECUTE FUNCTION moment.webhook_queue()',
+								  'moment_webhook_' OPERATOR(pg_catalog.||) action, pg_catalog.upper(action), tbl, rows_clause);
+	END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION moment.enable_webhooks(regclass) IS
+'Attaches the webhook outbox triggers (moment_webhook_insert, moment_webhook_update, moment_webhook_delete) to an entity table. Called by register_entity.';
+
+SELECT moment.enable_webhooks(e.table_name) FROM moment.entities e ORDER BY e.name;
+
+CREATE FUNCTION moment.create_webhook(entity text, url text, events text[] DEFAULT '{CREATE_NEW,UPDATE,DELETE}',
+									  secret text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_create_webhook'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment.create_webhook(text, text, text[], text) IS
+'Creates a webhook of the company in force (writable grant, else 42501) on an entity (42P01 when unknown) and returns its id. url: http:// or https://, optional port, no user info, a host listed in moment.webhook_allowed_hosts (else 22023); events: CREATE_NEW, UPDATE, DELETE (else 22023); with a secret every delivery carries X-Moment-Signature: sha256=<hex HMAC-SHA256 of the body>.';
+
+CREATE FUNCTION moment.drop_webhook(id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_drop_webhook'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment.drop_webhook(bigint) IS
+'Drops a webhook of the company in force and returns its id (P0002 when not visible); its pending deliveries are cancelled (failed, last_error saying so) and kept.';
+
+CREATE FUNCTION moment.redeliver(delivery_id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_redeliver'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION moment.redeliver(bigint) IS
+'Sets a webhook delivery of the company in force (any state) back to pending with its attempts reset, keeping its id; P0002 when not visible.';
+
+REVOKE EXECUTE ON FUNCTION moment.webhook_check(), moment.webhook_queue(), moment.enable_webhooks(regclass) FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('moment.webhooks', '');
+SELECT pg_catalog.pg_extension_config_dump('moment.webhooks_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('moment.webhook_deliveries', '');
+SELECT pg_catalog.pg_extension_config_dump('moment.webhook_deliveries_id_seq', '');

@@ -20,6 +20,9 @@
 SELECT moment.enable_tenant_security(e.table_name), moment.grant_entity_privileges(e.table_name)
   FROM moment.entities e ORDER BY e.name;
 
+-- the webhook outbox on users' tables too (the built-in ones have it already)
+SELECT moment.enable_webhooks(e.table_name) FROM moment.entities e ORDER BY e.name;
+
 -- the restored policies of 0.1.0 were its only users, and are replaced
 DROP FUNCTION moment.current_company_id(boolean);
 

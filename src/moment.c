@@ -20,6 +20,7 @@
 #include "plancache.h"
 #include "registry.h"
 #include "tenant.h"
+#include "webhook.h"
 
 PG_MODULE_MAGIC;
 
@@ -147,7 +148,9 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	webhook_init();
 	MarkGUCPrefixReserved("moment");
+	webhook_worker_register();
 
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_callback, (Datum) 0);

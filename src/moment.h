@@ -55,6 +55,7 @@ extern int	moment_catalog_version(void);
 extern bool moment_is_admin(void);
 extern void moment_reset_extension_cache(void);
 extern void spi_check(int rc, const char *what);
+extern bool loading_by_copy(void);
 extern bool error_must_propagate(ErrorData *edata);
 extern ErrorData *run_in_subtransaction(bool (*work) (void *arg), void *arg);
 extern void rethrow_without_sql_context(ErrorData *edata) pg_attribute_noreturn();

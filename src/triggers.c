@@ -143,20 +143,6 @@ time_record_columns(TriggerData *trigdata, const char *function)
 	return columns;
 }
 
-/*
- * A COPY FROM loads rows as they were: a restore of a dump (pg_dump writes
- * COPY), where a time record dated before its user's time lock, or one whose
- * membership was left empty, is history, not new work.  Row-level security
- * refuses COPY FROM to every role it applies to, so only roles that bypass it
- * (superusers, the tables' owner) can load this way.
- */
-static bool
-loading_by_copy(void)
-{
-	return ActivePortal != NULL &&
-		(ActivePortal->commandTag == CMDTAG_COPY || ActivePortal->commandTag == CMDTAG_COPY_FROM);
-}
-
 static bool
 get_int8(HeapTuple tuple, TupleDesc tupdesc, int attnum, int64 *value)
 {

@@ -13,6 +13,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -475,4 +476,20 @@ jsonb_type_phrase(JsonbValue *value)
 	if (name[0] == 'a' || name[0] == 'o' || name[0] == 'u')
 		return psprintf("an %s", name);
 	return psprintf("a %s", name);
+}
+
+/*
+ * A COPY FROM loads rows as they were: a restore of a dump (pg_dump writes
+ * COPY), where a time record dated before its user's time lock, or one whose
+ * membership was left empty, is history, not new work, and no change to
+ * notify a webhook of (pg_restore -j loads tables in any order, the webhooks
+ * first too).  Row-level security refuses COPY FROM to every role it applies
+ * to, so only roles that bypass it (superusers, the tables' owner) can load
+ * this way.
+ */
+bool
+loading_by_copy(void)
+{
+	return ActivePortal != NULL &&
+		(ActivePortal->commandTag == CMDTAG_COPY || ActivePortal->commandTag == CMDTAG_COPY_FROM);
 }

@@ -164,6 +164,19 @@ AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION moment."create"(text, jsonb, text) IS 'Creates one object from a JSON body of field names (company_id from the company in force; id, companyId, createdAt and updatedAt cannot be set) and returns it projected by include.';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment."create"(text, jsonb, text)', 'moment_router_proxy.api_create(text, text[], text, jsonb, text)', 'moment."create"(text,jsonb,text)', 'c', true);
+CREATE FUNCTION moment_router_proxy.api_create_webhook(conninfo text, settings text[], a1 text, a2 text, a3 text[], a4 text, OUT reply text[], OUT c1 bigint)
+RETURNS record
+LANGUAGE plproxy VOLATILE
+AS $proxy$
+	CONNECT conninfo;
+	SELECT * FROM moment_internal.routed_call('moment.create_webhook(text,text,text[],text)', settings, a1, a2, a3, a4) AS r(reply text[], c1 bigint);
+$proxy$;
+CREATE FUNCTION moment.create_webhook(entity text, url text, events text[] DEFAULT '{CREATE_NEW,UPDATE,DELETE}'::text[], secret text DEFAULT NULL::text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_router_call'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION moment.create_webhook(text, text, text[], text) IS 'Creates a webhook of the company in force (writable grant, else 42501) on an entity (42P01 when unknown) and returns its id. url: http:// or https://, optional port, no user info, a host listed in moment.webhook_allowed_hosts (else 22023); events: CREATE_NEW, UPDATE, DELETE (else 22023); with a secret every delivery carries X-Moment-Signature: sha256=<hex HMAC-SHA256 of the body>.';
+INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment.create_webhook(text, text, text[], text)', 'moment_router_proxy.api_create_webhook(text, text[], text, text, text[], text)', 'moment.create_webhook(text,text,text[],text)', 'c', true);
 CREATE FUNCTION moment_router_proxy.api_delete(conninfo text, settings text[], a1 text, a2 bigint, OUT reply text[], OUT c1 bigint)
 RETURNS record
 LANGUAGE plproxy VOLATILE
@@ -190,6 +203,19 @@ AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION moment.describe(text) IS 'What an entity offers: its table, fields (with SQL types, JSON types, whether required, writable or read-only), relations, parts (expanded) and metadata sets. A part or metadata set that no longer resolves shows {"error": ...} instead of its keys. Needs a granted company in force (or an administrator).';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment.describe(text)', 'moment_router_proxy.api_describe(text, text[], text)', 'moment.describe(text)', 'c', false);
+CREATE FUNCTION moment_router_proxy.api_drop_webhook(conninfo text, settings text[], a1 bigint, OUT reply text[], OUT c1 bigint)
+RETURNS record
+LANGUAGE plproxy VOLATILE
+AS $proxy$
+	CONNECT conninfo;
+	SELECT * FROM moment_internal.routed_call('moment.drop_webhook(bigint)', settings, a1) AS r(reply text[], c1 bigint);
+$proxy$;
+CREATE FUNCTION moment.drop_webhook(id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_router_call'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION moment.drop_webhook(bigint) IS 'Drops a webhook of the company in force and returns its id (P0002 when not visible); its pending deliveries are cancelled (failed, last_error saying so) and kept.';
+INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment.drop_webhook(bigint)', 'moment_router_proxy.api_drop_webhook(text, text[], bigint)', 'moment.drop_webhook(bigint)', 'c', true);
 CREATE FUNCTION moment_router_proxy.api_get(conninfo text, settings text[], a1 text, a2 bigint, a3 text, OUT reply text[], OUT c1 bytea)
 RETURNS record
 LANGUAGE plproxy VOLATILE
@@ -359,6 +385,19 @@ AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION moment.project_registered_hours(date, date, jsonb) IS 'Hours registered per project of the company in force from_date..to_date (inclusive), with the first and last date; filter is a time record filter. One statement; under the listing cap.';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment.project_registered_hours(date, date, jsonb)', 'moment_router_proxy.api_project_registered_hours(text, text[], date, date, jsonb)', 'moment.project_registered_hours(date,date,jsonb)', 'c', false);
+CREATE FUNCTION moment_router_proxy.api_redeliver(conninfo text, settings text[], a1 bigint, OUT reply text[], OUT c1 bigint)
+RETURNS record
+LANGUAGE plproxy VOLATILE
+AS $proxy$
+	CONNECT conninfo;
+	SELECT * FROM moment_internal.routed_call('moment.redeliver(bigint)', settings, a1) AS r(reply text[], c1 bigint);
+$proxy$;
+CREATE FUNCTION moment.redeliver(delivery_id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'moment_router_call'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION moment.redeliver(bigint) IS 'Sets a webhook delivery of the company in force (any state) back to pending with its attempts reset, keeping its id; P0002 when not visible.';
+INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment.redeliver(bigint)', 'moment_router_proxy.api_redeliver(text, text[], bigint)', 'moment.redeliver(bigint)', 'c', true);
 CREATE FUNCTION moment_router_proxy.api_rows(conninfo text, settings text[], a1 text, a2 text, a3 jsonb, a4 text, a5 boolean, OUT reply text[], OUT c1 bytea)
 RETURNS SETOF record
 LANGUAGE plproxy VOLATILE

@@ -20,6 +20,12 @@ static const RouterSetting router_settings[] = {
 	{"moment.max_batch_size", "Most instructions one batch may hold.", NULL, 'i', PGC_SUSET, "10000", 1, 1000000, NULL, 0, 'c'},
 	{"moment.max_limit", "Most rows a listing returns with no_limit; never above 30000.", NULL, 'i', PGC_SUSET, "30000", 1, 30000, NULL, 0, 'c'},
 	{"moment.plan_cache_size", "Memory a backend may keep for prepared statements and statement texts.", "The least recently used are evicted first.", 'i', PGC_SUSET, "32768", 256, 2097151, NULL, GUC_UNIT_KB, 'c'},
+	{"moment.webhook_allowed_hosts", "Comma-separated host names and addresses webhook URLs may name.", "Compared case-insensitively with the host as written in the URL, without DNS. Empty: none.", 's', PGC_SUSET, "", 0, 0, NULL, 0, 'n'},
+	{"moment.webhook_database", "Database whose webhook deliveries the background worker sends.", "Read by the worker started from shared_preload_libraries; it reconnects when this changes.", 's', PGC_SUSET, "postgres", 0, 0, NULL, 0, 'n'},
+	{"moment.webhook_max_attempts", "Attempts (the first included) after which a delivery is failed.", NULL, 'i', PGC_SUSET, "8", 1, 1000, NULL, 0, 'c'},
+	{"moment.webhook_retry_delay", "Wait after a delivery's first failed attempt; it doubles after each further one.", NULL, 'i', PGC_SUSET, "1000", 1, 2147483647, NULL, GUC_UNIT_MS, 'c'},
+	{"moment.webhook_retry_max_delay", "Longest wait between two attempts of a delivery.", NULL, 'i', PGC_SUSET, "300000", 1, 2147483647, NULL, GUC_UNIT_MS, 'c'},
+	{"moment.webhook_timeout", "Time a webhook receiver has to answer a delivery, connecting included.", NULL, 'i', PGC_SUSET, "10000", 1, 3600000, NULL, GUC_UNIT_MS, 'c'},
 };
 
 #endif							/* MOMENT_ROUTER_SETTINGS_H */
