@@ -161,7 +161,38 @@ CREATE TABLE moment.company_grants (
 CREATE INDEX company_grants_role_idx ON moment.company_grants (role);
 
 COMMENT ON TABLE moment.company_grants IS
-'Which roles may use which company (and every role that has their privileges), and whether they may write. Maintained by moment.grant_company / moment.revoke_company, which also make the role a member of moment_read or moment_write; a row counts only while its role is such a member.';
+'Which roles may use which company (and every role that has their privileges), and whether they may write. Maintained by moment.grant_company / moment.revoke_company, which also make the role a member of moment_read or moment_write and give it SELECT on moment.grantees; a row counts only while its role holds that.';
+
+-- The mark of the roles holding grants in this database: grant_company gives
+-- them SELECT on this table (which holds nothing), revoke_company takes it
+-- with their last grant.  A grant row counts only while its role holds it:
+-- unlike membership of the cluster's group roles it is this database's, it
+-- goes with DROP OWNED BY, keeps DROP ROLE from dropping a role with grants,
+-- and pg_dump keeps it.
+CREATE TABLE moment.grantees ();
+REVOKE ALL ON moment.grantees FROM PUBLIC;
+
+-- Whether a role holds the mark itself (not through a role it is a member of):
+-- SELECT granted by the table's owner, as GRANT records it for the owner and
+-- for superusers.  (aclcontains reads the ACL once; aclexplode would read it
+-- again for every entry.)
+CREATE FUNCTION moment_internal.holds_mark(grantee oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(pg_catalog.aclcontains(c.relacl, pg_catalog.makeaclitem(grantee, c.relowner, 'SELECT', false)), false)
+	  FROM pg_catalog.pg_class c
+	 WHERE c.oid OPERATOR(pg_catalog.=) 'moment.grantees'::pg_catalog.regclass::pg_catalog.oid
+$$;
+
+REVOKE EXECUTE ON FUNCTION moment_internal.holds_mark(oid) FROM PUBLIC;
+
+COMMENT ON FUNCTION moment_internal.holds_mark(oid) IS
+'Whether a role holds this database''s mark of a role with company grants, SELECT on moment.grantees, itself.';
+
+COMMENT ON TABLE moment.grantees IS
+'Holds no rows. Its privileges mark the roles holding company grants in this database: moment.grant_company gives a role SELECT on it, moment.revoke_company takes it with the role''s last grant; a grant row counts only while its role holds it.';
 
 ALTER TABLE moment.companies ENABLE ROW LEVEL SECURITY;
 CREATE POLICY moment_company_read ON moment.companies FOR SELECT
@@ -868,10 +899,10 @@ BEGIN
 	IF grantee OPERATOR(pg_catalog.=) ANY (groups) THEN
 		RAISE EXCEPTION 'role "%" is one of moment''s own group roles', role USING ERRCODE = '22023';
 	END IF;
-	-- A role that is no member of the group roles holds no grant: rows left by
-	-- a dropped role whose oid was reused must not pass to the new role.
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-				    WHERE m.member OPERATOR(pg_catalog.=) grantee AND m.roleid OPERATOR(pg_catalog.=) ANY (groups)) THEN
+	-- A role without this database's mark (SELECT on moment.grantees) holds no
+	-- grant here: rows left by a dropped role whose oid was reused must not
+	-- pass to the new role.
+	IF NOT moment_internal.holds_mark(grantee) THEN
 		DELETE FROM moment.company_grants g WHERE g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	END IF;
 	INSERT INTO moment.company_grants AS g (company_id, role, writable) VALUES (company, grantee::pg_catalog.regrole, writable)
@@ -933,7 +964,8 @@ COMMENT ON FUNCTION moment.set_direct_privileges(oid, boolean, boolean, regclass
 'Grants (or revokes) a NOINHERIT role the privileges moment_read and moment_write would give it, on every entity table or on one.';
 
 -- The group roles a role should be in, from its grants: moment_write with a
--- writable grant, moment_read with only read-only ones, neither without.
+-- writable grant, moment_read with only read-only ones, neither without; and
+-- this database's mark of a role with grants, SELECT on moment.grantees.
 CREATE FUNCTION moment.sync_group_roles(grantee oid)
 RETURNS void
 LANGUAGE plpgsql
@@ -945,6 +977,8 @@ DECLARE
 	wants_read boolean;
 	group_role name;
 	wanted boolean;
+	marked boolean;
+	needed_elsewhere boolean;
 BEGIN
 	PERFORM moment_internal.require_admin();
 	IF role_name IS NULL THEN
@@ -954,12 +988,34 @@ BEGIN
 	  FROM moment.company_grants g WHERE g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	wants_read := coalesce(wants_read, false) AND NOT coalesce(wants_write, false);
 	wants_write := coalesce(wants_write, false);
+	-- The mark: a grant row counts only while its role holds it (the grant
+	-- check reads the table's ACL), so the rows of a dropped role are inert
+	-- even for a new role reusing its oid, and DROP ROLE wants the role's
+	-- grants revoked first (or DROP OWNED BY), as for any privilege.
+	marked := moment_internal.holds_mark(grantee);
+	IF (wants_read OR wants_write) AND NOT marked THEN
+		EXECUTE pg_catalog.format('GRANT SELECT ON moment.grantees TO %I', role_name);
+	ELSIF NOT (wants_read OR wants_write) AND marked THEN
+		EXECUTE pg_catalog.format('REVOKE SELECT ON moment.grantees FROM %I', role_name);
+	END IF;
+	-- The group roles are the cluster's, grants each database's: a role that
+	-- holds a privilege in another database (there, the mark of its grants)
+	-- may need its memberships there, and keeps them.  Row-level security and
+	-- the grant check keep it out of every company it holds no grant for.
+	needed_elsewhere := EXISTS (
+		SELECT 1 FROM pg_catalog.pg_shdepend d
+		 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=) grantee
+		   AND d.deptype OPERATOR(pg_catalog.=) 'a'
+		   AND d.dbid OPERATOR(pg_catalog.<>) 0
+		   AND d.dbid OPERATOR(pg_catalog.<>) (SELECT db.oid FROM pg_catalog.pg_database db
+											  WHERE db.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()));
 	FOREACH group_role IN ARRAY ARRAY['moment_read', 'moment_write']::pg_catalog.name[] LOOP
 		wanted := CASE WHEN group_role OPERATOR(pg_catalog.=) 'moment_write' THEN wants_write ELSE wants_read END;
 		IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
 				    WHERE m.member OPERATOR(pg_catalog.=) grantee
 					  AND m.roleid OPERATOR(pg_catalog.=) pg_catalog.to_regrole(group_role)::pg_catalog.oid) THEN
-			IF NOT wanted THEN
+			IF NOT wanted AND NOT needed_elsewhere THEN
 				EXECUTE pg_catalog.format('REVOKE %I FROM %I', group_role, role_name);
 			END IF;
 		ELSIF wanted THEN
@@ -973,7 +1029,7 @@ END
 $$;
 
 COMMENT ON FUNCTION moment.sync_group_roles(oid) IS
-'Puts a role in moment_write (it holds a writable grant), moment_read (only read-only grants) or neither (no grant), from moment.company_grants.';
+'Gives a role with grants in this database SELECT on moment.grantees (the mark that makes its grant rows count) and takes it from one without; puts it in moment_write (a writable grant), moment_read (only read-only grants) or neither (no grant), keeping the memberships of a role that holds privileges in another database (the group roles are the cluster''s, grants each database''s).';
 
 CREATE FUNCTION moment.revoke_company(company_code text, role name)
 RETURNS void
@@ -996,7 +1052,7 @@ END
 $$;
 
 COMMENT ON FUNCTION moment.revoke_company(text, name) IS
-'Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges. Takes effect for the next statement of every session.';
+'Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges, and SELECT on moment.grantees (a role holding privileges in another database keeps its memberships: the group roles are the cluster''s, grants each database''s). Takes effect for the next statement of every session.';
 
 REVOKE EXECUTE ON FUNCTION moment.register_entity(text, regclass), moment.define_part(text, text, text[]),
 	moment.define_metadata(text, text, text, text, integer), moment.set_date_field(text, text),

@@ -181,7 +181,7 @@ static void
 watch_catalog_tables(void)
 {
 	static const char *const catalog_tables[] = {"entities", "entity_settings", "parts", "metadata"};
-	static const char *const tenancy_tables[] = {"companies", "company_grants"};
+	static const char *const tenancy_tables[] = {"companies", "company_grants", "grantees"};
 	Oid			nsp = moment_namespace();
 
 	nwatched = 0;

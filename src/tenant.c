@@ -11,13 +11,17 @@
  *
  * A grant counts for the current role when the role has the privileges of
  * the grantee (has_privs_of_role: NOINHERIT is honoured, as for table
- * privileges), and, from 0.2.0 on, only while the grantee is a member of
- * moment_read or moment_write: the rows of a dropped role are inert, even
- * for a new role that reuses its oid (grant_company clears them first).
+ * privileges), and, from 0.2.0 on, only while the grantee holds this
+ * database's mark, a privilege on moment.grantees (grant_company gives it,
+ * revoke_company takes it with the last grant): the rows of a dropped role
+ * are inert, even for a new role that reuses its oid (grant_company clears
+ * them first), and a membership of the cluster's group roles needed by
+ * another database counts for nothing here.
  */
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -30,8 +34,10 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "moment.h"
 #include "plancache.h"
@@ -77,6 +83,11 @@ static HTAB *by_id = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static bool tenant_valid = false;
 
+/* the roles holding the mark (moment.grantees' ACL), sorted; in tenant_context */
+static Oid *marked_roles = NULL;
+static int	nmarked = 0;
+static bool marked_loaded = false;
+
 /* the last request.jwt.claims seen, and the company claim in it (TopMemoryContext) */
 static char *last_claims = NULL;
 static char *last_claimed_code = NULL;
@@ -115,6 +126,9 @@ tenant_reset(void)
 	by_code = make_table("moment companies by code");
 	by_id = make_table("moment companies by id");
 	dlist_init(&lru);
+	marked_roles = NULL;
+	nmarked = 0;
+	marked_loaded = false;
 	tenant_valid = true;
 	registry_watch_catalog();
 }
@@ -201,15 +215,61 @@ claimed_company(void)
 	return last_claimed_code;
 }
 
-/* The group roles' oids, as an oid[] parameter. */
-static Datum
-group_roles(void)
+static int
+oid_order(const void *a, const void *b)
 {
-	Datum		oids[2];
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
 
-	oids[0] = ObjectIdGetDatum(get_role_oid("moment_read", true));
-	oids[1] = ObjectIdGetDatum(get_role_oid("moment_write", true));
-	return PointerGetDatum(construct_array(oids, 2, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * The roles holding the mark: the grantees of moment.grantees' ACL, read
+ * once per generation of the tenant cache (a GRANT or REVOKE on the table
+ * invalidates it, as a change of the grants does).
+ */
+static void
+load_marked_roles(void)
+{
+	Oid			relid = get_relname_relid("grantees", moment_namespace());
+	HeapTuple	tuple;
+	Datum		acl_datum;
+	bool		isnull;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table moment.grantees is missing"),
+				 errhint("Reinstall the extension moment.")));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	acl_datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relacl, &isnull);
+	nmarked = 0;
+	if (!isnull)
+	{
+		Acl		   *acl = DatumGetAclPCopy(acl_datum);
+		AclItem    *items = ACL_DAT(acl);
+		int			n = ACL_NUM(acl);
+
+		marked_roles = MemoryContextAlloc(tenant_context, sizeof(Oid) * Max(1, n));
+		for (int i = 0; i < n; i++)
+			if (items[i].ai_grantee != ACL_ID_PUBLIC && ACLITEM_GET_PRIVS(items[i]) != ACL_NO_RIGHTS)
+				marked_roles[nmarked++] = items[i].ai_grantee;
+		pfree(acl);
+		qsort(marked_roles, nmarked, sizeof(Oid), oid_order);
+	}
+	ReleaseSysCache(tuple);
+	marked_loaded = true;
+}
+
+static bool
+role_marked(Oid role)
+{
+	if (!marked_loaded)
+		load_marked_roles();
+	return nmarked > 0 && bsearch(&role, marked_roles, nmarked, sizeof(Oid), oid_order) != NULL;
 }
 
 /*
@@ -221,8 +281,8 @@ static CompanyEntry *
 load_company(const char *code, int64 id)
 {
 	OwnerSwitch saved;
-	Oid			argtypes[2];
-	Datum		values[2];
+	Oid			argtypes[1];
+	Datum		values[1];
 	CompanyEntry *entry;
 	MemoryContext old_context;
 	KeptPlan   *plan;
@@ -236,20 +296,14 @@ load_company(const char *code, int64 id)
 	appendStringInfo(&sql, "SELECT c.id, c.code, g.role::pg_catalog.oid, g.writable, %s "
 					 "FROM moment.companies c LEFT JOIN moment.company_grants g "
 					 "ON g.company_id OPERATOR(pg_catalog.=) c.id", v1 ? "false, false" : "c.fenced, c.moved");
-	if (!v1)
-		appendStringInfoString(&sql, " AND EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
-							   "WHERE m.member OPERATOR(pg_catalog.=) g.role::pg_catalog.oid "
-							   "AND m.roleid OPERATOR(pg_catalog.=) ANY ($2))");
 	appendStringInfoString(&sql, code ? " WHERE c.code OPERATOR(pg_catalog.=) $1" :
 						   " WHERE c.id OPERATOR(pg_catalog.=) $1");
 	argtypes[0] = code ? TEXTOID : INT8OID;
 	values[0] = code ? CStringGetTextDatum(code) : Int64GetDatum(id);
-	argtypes[1] = OIDARRAYOID;
-	values[1] = v1 ? (Datum) 0 : group_roles();
 
 	spi_check(SPI_connect(), "SPI_connect");
 	run_as_extension_owner(&saved);
-	plan = plancache_get(sql.data, v1 ? 1 : 2, argtypes);
+	plan = plancache_get(sql.data, 1, argtypes);
 	spi_check(SPI_execute_snapshot(kept_plan_spi(plan), values, NULL, GetLatestSnapshot(),
 								   InvalidSnapshot, true, false, 0),
 			  "reading moment.companies");
@@ -274,8 +328,8 @@ load_company(const char *code, int64 id)
 		if (entry->code == NULL)
 			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 2));
 		role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		if (isnull)
-			continue;
+		if (isnull || (!v1 && !role_marked(role)))
+			continue;			/* no grant, or the row of a role without the mark */
 		entry->grants[entry->ngrants].role = role;
 		entry->grants[entry->ngrants].writable = DatumGetBool(SPI_getbinval(tuple, tupdesc, 4, &isnull));
 		entry->ngrants++;

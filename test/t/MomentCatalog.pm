@@ -85,7 +85,12 @@ WITH ext AS (
 		   jsonb_build_object('kind', c.relkind, 'owner', pg_get_userbyid(c.relowner), 'persistence', c.relpersistence,
 							  'row security', c.relrowsecurity, 'forced row security', c.relforcerowsecurity,
 							  'options', c.reloptions::text, 'replica identity', c.relreplident,
-							  'privileges', pg_temp.acl_set(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))),
+							  -- (moment.grantees' grants to roles are data, the marks of the
+							  -- roles with company grants: only its owner's count here)
+							  'privileges', pg_temp.acl_set(CASE WHEN c.oid = to_regclass('moment.grantees')
+								  THEN ARRAY(SELECT x FROM unnest(c.relacl) x
+											  WHERE EXISTS (SELECT FROM aclexplode(ARRAY[x]) e WHERE e.grantee = c.relowner))
+								  ELSE coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END),
 							  'comment', obj_description(c.oid, 'pg_class'),
 							  'member', c.oid IN (SELECT objid FROM member WHERE classid = 'pg_class'::regclass),
 							  'index definition', CASE WHEN c.relkind = 'i' THEN pg_get_indexdef(c.oid) END,
