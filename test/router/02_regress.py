@@ -25,6 +25,7 @@ shard's companies as the files create them.
 import os
 import re
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -40,6 +41,13 @@ SESSION_LOCAL = re.compile(r"moment\.cache_stats\s*\(|pg_temp\.stats_delta\s*\("
 # the remote call, which never reports where it was, so such an error is
 # compared without its CONTEXT.
 CANCELED = "57014"
+
+# Settings a routed call does not carry, because they are the shard server's
+# (superuser only, for the whole server): a file's SET of one is made the
+# shard's server setting too (ALTER SYSTEM, reloaded), as an administrator
+# would set it there.
+SERVER_SETTING = re.compile(r"\s*(SET|RESET)\s+(moment\.webhook_allowed_hosts)\s*(?:(?:=|TO)\s*('(?:[^']|'')*'))?\s*$",
+                            re.I)
 
 
 # ---------------------------------------------------------------------------
@@ -169,6 +177,7 @@ class Routed:
         self.shard_admin = connect("shard1", shard_db)
         for conn in (self.router, self.shard):
             routerlib.text_values(conn)
+        self.server_settings = set()
 
     def sync_directory(self):
         """The router's directory: the shard's companies, on the regress shard."""
@@ -187,7 +196,10 @@ class Routed:
                 self.sync_directory()
             return outcome
         counted = where.split(":")[1]
+        server_setting = SERVER_SETTING.match(text)
         shard_outcome = run(self.shard, text)
+        if server_setting and not shard_outcome.error:
+            self.set_server_setting(server_setting)
         if re.match(r"\s*CREATE\s+ROLE\s+(\w+)", text, re.I) and not shard_outcome.error:
             # roles exist on every shard with LOGIN: PL/Proxy connects as the caller
             role = re.match(r"\s*CREATE\s+ROLE\s+(\w+)", text, re.I).group(1)
@@ -195,7 +207,24 @@ class Routed:
         router_outcome = run(self.router, text)
         return router_outcome if counted == "router" else shard_outcome
 
+    def set_server_setting(self, match):
+        """A superuser's SET of a server setting routed calls do not carry
+        (moment.webhook_allowed_hosts: the shard's own): the shard's server
+        setting, for the sessions PL/Proxy keeps open there too."""
+        name = match.group(2)
+        execute(self.shard_admin, "LOAD 'moment'")  # (the setting is moment's)
+        if match.group(1).upper() == "RESET":
+            execute(self.shard_admin, "ALTER SYSTEM RESET %s" % name)
+        else:
+            execute(self.shard_admin, "ALTER SYSTEM SET %s = %s" % (name, match.group(3)))
+        execute(self.shard_admin, "SELECT pg_reload_conf()")
+        self.server_settings.add(name)
+        time.sleep(0.3)  # the shard's backends read the file at their next command
+
     def close(self):
+        for name in self.server_settings:
+            execute(self.shard_admin, "ALTER SYSTEM RESET %s" % name)
+            execute(self.shard_admin, "SELECT pg_reload_conf()")
         for conn in (self.router, self.shard, self.router_admin, self.shard_admin):
             conn.close()
 
