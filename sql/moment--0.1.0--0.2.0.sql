@@ -147,38 +147,64 @@ COMMENT ON FUNCTION moment.cache_stats() IS
 CREATE INDEX company_grants_role_idx ON moment.company_grants (role);
 
 COMMENT ON TABLE moment.company_grants IS
-'Which roles may use which company (and every role that has their privileges), and whether they may write. Maintained by moment.grant_company / moment.revoke_company, which also make the role a member of moment_read or moment_write and give it SELECT on moment.grantees; a row counts only while its role holds that.';
+'Which roles may use which company (and every role that has their privileges), and whether they may write. Maintained by moment.grant_company / moment.revoke_company, which also make the role a member of moment_read or moment_write and give it SELECT on its column of moment.grantees; a row counts only while its role holds that.';
 
 -- The mark of the roles holding grants in this database: grant_company gives
--- them SELECT on this table (which holds nothing), revoke_company takes it
--- with their last grant.  A grant row counts only while its role holds it:
--- unlike membership of the cluster's group roles it is this database's, it
--- goes with DROP OWNED BY, keeps DROP ROLE from dropping a role with grants,
--- and pg_dump keeps it.
-CREATE TABLE moment.grantees ();
+-- them SELECT on one column of this table (which holds nothing), revoke_company
+-- takes it with their last grant.  A grant row counts only while its role
+-- holds it: unlike membership of the cluster's group roles it is this
+-- database's, it goes with DROP OWNED BY, keeps DROP ROLE from dropping a role
+-- with grants, and pg_dump keeps it.  A role's mark is on column
+-- moment_internal.mark_column(oid), one of 256, so that each column's ACL
+-- holds a 256th of the roles: a grant rewrites one short ACL, not a list of
+-- every role with grants (with 10 000 roles one ACL made provisioning
+-- quadratic).
+DO $do$
+BEGIN
+	EXECUTE 'CREATE TABLE moment.grantees ('
+		|| (SELECT pg_catalog.string_agg(pg_catalog.format('m%s boolean', pg_catalog.lpad(i::pg_catalog.text, 3, '0')), ', ' ORDER BY i)
+			  FROM pg_catalog.generate_series(0, 255) i)
+		|| ')';
+END
+$do$;
 REVOKE ALL ON moment.grantees FROM PUBLIC;
 
+-- The column of moment.grantees that holds a role's mark.
+CREATE FUNCTION moment_internal.mark_column(grantee oid)
+RETURNS name
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT ('m' OPERATOR(pg_catalog.||) pg_catalog.lpad((grantee::pg_catalog.int8 OPERATOR(pg_catalog.%) 256)::pg_catalog.text, 3, '0'))::pg_catalog.name
+$$;
+
+REVOKE EXECUTE ON FUNCTION moment_internal.mark_column(oid) FROM PUBLIC;
+
+COMMENT ON FUNCTION moment_internal.mark_column(oid) IS
+'The column of moment.grantees whose SELECT privilege marks a role with company grants in this database: m000 to m255, by the role''s oid.';
+
 -- Whether a role holds the mark itself (not through a role it is a member of):
--- SELECT granted by the table's owner, as GRANT records it for the owner and
--- for superusers.  (aclcontains reads the ACL once; aclexplode would read it
--- again for every entry.)
+-- SELECT on its column granted by the table's owner, as GRANT records it for
+-- the owner and for superusers.
 CREATE FUNCTION moment_internal.holds_mark(grantee oid)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT coalesce(pg_catalog.aclcontains(c.relacl, pg_catalog.makeaclitem(grantee, c.relowner, 'SELECT', false)), false)
+	SELECT coalesce(pg_catalog.aclcontains(a.attacl, pg_catalog.makeaclitem(grantee, c.relowner, 'SELECT', false)), false)
 	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
 	 WHERE c.oid OPERATOR(pg_catalog.=) 'moment.grantees'::pg_catalog.regclass::pg_catalog.oid
+	   AND a.attname OPERATOR(pg_catalog.=) moment_internal.mark_column(grantee)
 $$;
 
 REVOKE EXECUTE ON FUNCTION moment_internal.holds_mark(oid) FROM PUBLIC;
 
 COMMENT ON FUNCTION moment_internal.holds_mark(oid) IS
-'Whether a role holds this database''s mark of a role with company grants, SELECT on moment.grantees, itself.';
+'Whether a role holds this database''s mark of a role with company grants, SELECT on its column of moment.grantees, itself.';
 
 COMMENT ON TABLE moment.grantees IS
-'Holds no rows. Its privileges mark the roles holding company grants in this database: moment.grant_company gives a role SELECT on it, moment.revoke_company takes it with the role''s last grant; a grant row counts only while its role holds it.';
+'Holds no rows. Its column privileges mark the roles holding company grants in this database: moment.grant_company gives a role SELECT on its column (moment_internal.mark_column), moment.revoke_company takes it with the role''s last grant; a grant row counts only while its role holds it.';
 
 COMMENT ON TABLE moment.entities IS
 'Registered entities: JSON name -> table, and the date field that fromDate/toDate filter on. Fields and relations are derived from the table itself (columns, foreign keys on (company_id, x_id)). Built-in rows are recreated by CREATE EXTENSION; change a built-in entity''s settings in moment.entity_settings.';
@@ -680,7 +706,11 @@ BEGIN
 	IF company_code IS NULL OR role IS NULL OR writable IS NULL THEN
 		RAISE EXCEPTION 'company_code, role and writable must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT c.id INTO company FROM moment.companies c WHERE c.code OPERATOR(pg_catalog.=) company_code;
+	-- (in the default collation: a call with a role of type name, whose
+	-- collation is "C", passes its collation to company_code, and a comparison
+	-- in "C" cannot use the index on code: a scan of every company per call)
+	SELECT c.id INTO company FROM moment.companies c
+	 WHERE c.code OPERATOR(pg_catalog.=) (company_code COLLATE pg_catalog."default");
 	IF company IS NULL THEN
 		RAISE EXCEPTION 'company "%" does not exist', company_code USING ERRCODE = '22023';
 	END IF;
@@ -692,9 +722,9 @@ BEGIN
 	IF grantee OPERATOR(pg_catalog.=) ANY (groups) THEN
 		RAISE EXCEPTION 'role "%" is one of moment''s own group roles', role USING ERRCODE = '22023';
 	END IF;
-	-- A role without this database's mark (SELECT on moment.grantees) holds no
-	-- grant here: rows left by a dropped role whose oid was reused must not
-	-- pass to the new role.
+	-- A role without this database's mark (SELECT on its column of
+	-- moment.grantees) holds no grant here: rows left by a dropped role whose
+	-- oid was reused must not pass to the new role.
 	IF NOT moment_internal.holds_mark(grantee) THEN
 		DELETE FROM moment.company_grants g WHERE g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	END IF;
@@ -779,14 +809,14 @@ BEGIN
 	wants_read := coalesce(wants_read, false) AND NOT coalesce(wants_write, false);
 	wants_write := coalesce(wants_write, false);
 	-- The mark: a grant row counts only while its role holds it (the grant
-	-- check reads the table's ACL), so the rows of a dropped role are inert
+	-- check reads its column's ACL), so the rows of a dropped role are inert
 	-- even for a new role reusing its oid, and DROP ROLE wants the role's
 	-- grants revoked first (or DROP OWNED BY), as for any privilege.
 	marked := moment_internal.holds_mark(grantee);
 	IF (wants_read OR wants_write) AND NOT marked THEN
-		EXECUTE pg_catalog.format('GRANT SELECT ON moment.grantees TO %I', role_name);
+		EXECUTE pg_catalog.format('GRANT SELECT (%I) ON moment.grantees TO %I', moment_internal.mark_column(grantee), role_name);
 	ELSIF NOT (wants_read OR wants_write) AND marked THEN
-		EXECUTE pg_catalog.format('REVOKE SELECT ON moment.grantees FROM %I', role_name);
+		EXECUTE pg_catalog.format('REVOKE SELECT (%I) ON moment.grantees FROM %I', moment_internal.mark_column(grantee), role_name);
 	END IF;
 	-- The group roles are the cluster's, grants each database's: a role that
 	-- holds a privilege in another database (there, the mark of its grants)
@@ -819,7 +849,7 @@ END
 $$;
 
 COMMENT ON FUNCTION moment.sync_group_roles(oid) IS
-'Gives a role with grants in this database SELECT on moment.grantees (the mark that makes its grant rows count) and takes it from one without; puts it in moment_write (a writable grant), moment_read (only read-only grants) or neither (no grant), keeping the memberships of a role that holds privileges in another database (the group roles are the cluster''s, grants each database''s).';
+'Gives a role with grants in this database SELECT on its column of moment.grantees (the mark that makes its grant rows count) and takes it from one without; puts it in moment_write (a writable grant), moment_read (only read-only grants) or neither (no grant), keeping the memberships of a role that holds privileges in another database (the group roles are the cluster''s, grants each database''s).';
 
 CREATE OR REPLACE FUNCTION moment.revoke_company(company_code text, role name)
 RETURNS void
@@ -835,14 +865,14 @@ BEGIN
 	END IF;
 	DELETE FROM moment.company_grants g
 	 USING moment.companies c
-	 WHERE c.id OPERATOR(pg_catalog.=) g.company_id AND c.code OPERATOR(pg_catalog.=) company_code
+	 WHERE c.id OPERATOR(pg_catalog.=) g.company_id AND c.code OPERATOR(pg_catalog.=) (company_code COLLATE pg_catalog."default")
 	   AND g.role OPERATOR(pg_catalog.=) grantee::pg_catalog.regrole;
 	PERFORM moment.sync_group_roles(grantee);
 END
 $$;
 
 COMMENT ON FUNCTION moment.revoke_company(text, name) IS
-'Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges, and SELECT on moment.grantees (a role holding privileges in another database keeps its memberships: the group roles are the cluster''s, grants each database''s). Takes effect for the next statement of every session.';
+'Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges, and SELECT on its column of moment.grantees (a role holding privileges in another database keeps its memberships: the group roles are the cluster''s, grants each database''s). Takes effect for the next statement of every session.';
 
 ALTER FUNCTION moment.camel_case(text) PARALLEL SAFE;
 
@@ -1140,6 +1170,12 @@ UPDATE pg_catalog.pg_init_privs i
 				  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
 				  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
 														 WHERE e.extname OPERATOR(pg_catalog.=) 'moment'));
+-- The marks of roles with grants given above (SELECT on a column of
+-- moment.grantees) left column initial privileges holding nothing: a fresh
+-- install records none for those columns.
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.privtype OPERATOR(pg_catalog.=) 'e' AND i.objsubid OPERATOR(pg_catalog.<>) 0
+   AND pg_catalog.cardinality(i.initprivs) OPERATOR(pg_catalog.=) 0;
 
 ------------------------------------------------------------------------------
 -- Self-description: OpenAPI (section 13 of the contract)

@@ -132,3 +132,9 @@ UPDATE pg_catalog.pg_init_privs i
 				  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
 				  AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
 														 WHERE e.extname OPERATOR(pg_catalog.=) 'moment'));
+-- The marks of roles with grants given above (SELECT on a column of
+-- moment.grantees) left column initial privileges holding nothing: a fresh
+-- install records none for those columns.
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.privtype OPERATOR(pg_catalog.=) 'e' AND i.objsubid OPERATOR(pg_catalog.<>) 0
+   AND pg_catalog.cardinality(i.initprivs) OPERATOR(pg_catalog.=) 0;

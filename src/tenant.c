@@ -12,16 +12,16 @@
  * A grant counts for the current role when the role has the privileges of
  * the grantee (has_privs_of_role: NOINHERIT is honoured, as for table
  * privileges), and, from 0.2.0 on, only while the grantee holds this
- * database's mark, a privilege on moment.grantees (grant_company gives it,
- * revoke_company takes it with the last grant): the rows of a dropped role
- * are inert, even for a new role that reuses its oid (grant_company clears
- * them first), and a membership of the cluster's group roles needed by
- * another database counts for nothing here.
+ * database's mark, SELECT on a column of moment.grantees (grant_company
+ * gives it, revoke_company takes it with the last grant): the rows of a
+ * dropped role are inert, even for a new role that reuses its oid
+ * (grant_company clears them first), and a membership of the cluster's
+ * group roles needed by another database counts for nothing here.
  */
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
-#include "catalog/pg_class.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -83,11 +83,6 @@ static HTAB *by_id = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static bool tenant_valid = false;
 
-/* the roles holding the mark (moment.grantees' ACL), sorted; in tenant_context */
-static Oid *marked_roles = NULL;
-static int	nmarked = 0;
-static bool marked_loaded = false;
-
 /* the last request.jwt.claims seen, and the company claim in it (TopMemoryContext) */
 static char *last_claims = NULL;
 static char *last_claimed_code = NULL;
@@ -126,9 +121,6 @@ tenant_reset(void)
 	by_code = make_table("moment companies by code");
 	by_id = make_table("moment companies by id");
 	dlist_init(&lru);
-	marked_roles = NULL;
-	nmarked = 0;
-	marked_loaded = false;
 	tenant_valid = true;
 	registry_watch_catalog();
 }
@@ -215,61 +207,50 @@ claimed_company(void)
 	return last_claimed_code;
 }
 
-static int
-oid_order(const void *a, const void *b)
-{
-	Oid			x = *(const Oid *) a;
-	Oid			y = *(const Oid *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
- * The roles holding the mark: the grantees of moment.grantees' ACL, read
- * once per generation of the tenant cache (a GRANT or REVOKE on the table
- * invalidates it, as a change of the grants does).
+ * Whether a role holds the mark: SELECT on its column of moment.grantees
+ * (m000 to m255 by the oid, as moment_internal.mark_column computes it), read
+ * from the column's ACL in the syscache.  Each column holds a 256th of the
+ * roles with grants, so this reads a short list; a GRANT or REVOKE on the
+ * table invalidates the tenant cache, as a change of the grants does.
  */
-static void
-load_marked_roles(void)
+static bool
+role_marked(Oid role)
 {
 	Oid			relid = get_relname_relid("grantees", moment_namespace());
+	char		column[8];
 	HeapTuple	tuple;
 	Datum		acl_datum;
 	bool		isnull;
+	bool		marked = false;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table moment.grantees is missing"),
 				 errhint("Reinstall the extension moment.")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	snprintf(column, sizeof(column), "m%03u", (unsigned) (role % 256));
+	tuple = SearchSysCacheAttName(relid, column);
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	acl_datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relacl, &isnull);
-	nmarked = 0;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column %s of table moment.grantees is missing", column),
+				 errhint("Reinstall the extension moment.")));
+	acl_datum = SysCacheGetAttr(ATTNAME, tuple, Anum_pg_attribute_attacl, &isnull);
 	if (!isnull)
 	{
-		Acl		   *acl = DatumGetAclPCopy(acl_datum);
+		Acl		   *acl = DatumGetAclP(acl_datum);
 		AclItem    *items = ACL_DAT(acl);
 		int			n = ACL_NUM(acl);
 
-		marked_roles = MemoryContextAlloc(tenant_context, sizeof(Oid) * Max(1, n));
-		for (int i = 0; i < n; i++)
-			if (items[i].ai_grantee != ACL_ID_PUBLIC && ACLITEM_GET_PRIVS(items[i]) != ACL_NO_RIGHTS)
-				marked_roles[nmarked++] = items[i].ai_grantee;
-		pfree(acl);
-		qsort(marked_roles, nmarked, sizeof(Oid), oid_order);
+		for (int i = 0; i < n && !marked; i++)
+			if (items[i].ai_grantee == role && (ACLITEM_GET_PRIVS(items[i]) & ACL_SELECT) != 0)
+				marked = true;
+		if ((Pointer) acl != DatumGetPointer(acl_datum))
+			pfree(acl);
 	}
 	ReleaseSysCache(tuple);
-	marked_loaded = true;
-}
-
-static bool
-role_marked(Oid role)
-{
-	if (!marked_loaded)
-		load_marked_roles();
-	return nmarked > 0 && bsearch(&role, marked_roles, nmarked, sizeof(Oid), oid_order) != NULL;
+	return marked;
 }
 
 /*

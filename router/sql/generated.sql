@@ -463,7 +463,7 @@ CREATE FUNCTION moment_router_internal.revoke_company(shard text, company_code t
 RETURNS void
 AS 'MODULE_PATHNAME', 'moment_router_call'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION moment_router_internal.revoke_company(text, text, name) IS 'On the shard named first: Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges, and SELECT on moment.grantees (a role holding privileges in another database keeps its memberships: the group roles are the cluster''s, grants each database''s). Takes effect for the next statement of every session.';
+COMMENT ON FUNCTION moment_router_internal.revoke_company(text, text, name) IS 'On the shard named first: Takes a company away from a role; with its last grant (or last writable grant) the role leaves moment_read (or moment_write), and with them the table privileges, and SELECT on its column of moment.grantees (a role holding privileges in another database keeps its memberships: the group roles are the cluster''s, grants each database''s). Takes effect for the next statement of every session.';
 INSERT INTO moment_router.routes (function, proxy, target, routing, writes) VALUES ('moment_router_internal.revoke_company(text, text, name)', 'moment_router_proxy.admin_revoke_company(text, text[], text, name)', 'moment.revoke_company(text,name)', 's', true);
 CREATE FUNCTION moment_router_proxy.admin_company_tables(conninfo text, settings text[], OUT reply text[], OUT c1 text, OUT c2 integer, OUT c3 text)
 RETURNS SETOF record

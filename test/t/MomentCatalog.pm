@@ -85,12 +85,7 @@ WITH ext AS (
 		   jsonb_build_object('kind', c.relkind, 'owner', pg_get_userbyid(c.relowner), 'persistence', c.relpersistence,
 							  'row security', c.relrowsecurity, 'forced row security', c.relforcerowsecurity,
 							  'options', c.reloptions::text, 'replica identity', c.relreplident,
-							  -- (moment.grantees' grants to roles are data, the marks of the
-							  -- roles with company grants: only its owner's count here)
-							  'privileges', pg_temp.acl_set(CASE WHEN c.oid = to_regclass('moment.grantees')
-								  THEN ARRAY(SELECT x FROM unnest(c.relacl) x
-											  WHERE EXISTS (SELECT FROM aclexplode(ARRAY[x]) e WHERE e.grantee = c.relowner))
-								  ELSE coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END),
+							  'privileges', pg_temp.acl_set(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))),
 							  'comment', obj_description(c.oid, 'pg_class'),
 							  'member', c.oid IN (SELECT objid FROM member WHERE classid = 'pg_class'::regclass),
 							  'index definition', CASE WHEN c.relkind = 'i' THEN pg_get_indexdef(c.oid) END,
@@ -112,7 +107,13 @@ WITH ext AS (
 							  'default', pg_get_expr(ad.adbin, ad.adrelid), 'identity', a.attidentity,
 							  'generated', a.attgenerated,
 							  'collation', CASE WHEN a.attcollation <> 0 THEN a.attcollation::regcollation::text END,
-							  'privileges', pg_temp.acl_set(a.attacl),
+							  -- (the grants to roles on moment.grantees' columns are data, the
+							  -- marks of the roles with company grants: only its owner's count)
+							  'privileges', pg_temp.acl_set(CASE WHEN a.attrelid = to_regclass('moment.grantees')
+								  THEN nullif(ARRAY(SELECT x FROM unnest(a.attacl) x
+													 WHERE EXISTS (SELECT FROM aclexplode(ARRAY[x]) e WHERE e.grantee = c.relowner)),
+											  '{}'::aclitem[])
+								  ELSE a.attacl END),
 							  'comment', col_description(a.attrelid, a.attnum))
 	  FROM pg_attribute a
 	  JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f')
