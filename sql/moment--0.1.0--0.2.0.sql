@@ -692,10 +692,16 @@ $$;
 COMMENT ON FUNCTION moment.set_date_field(text, text) IS
 'Sets the field that fromDate/toDate filter on for an entity (NULL: none). Kept by pg_dump and upgrades, also for built-in entities.';
 
+-- grant_company, revoke_company and sync_group_roles look up rows by key
+-- only (a company by code, a role's grants, memberships, shared dependencies),
+-- and plan with seq scans off: during a burst of provisioning the statistics
+-- of pg_auth_members and pg_shdepend can be far behind (autovacuum off or not
+-- yet run), and a seq scan of them per call made 10 000 grants quadratic.
 CREATE OR REPLACE FUNCTION moment.grant_company(company_code text, role name, writable boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	company bigint;
@@ -790,6 +796,7 @@ CREATE OR REPLACE FUNCTION moment.sync_group_roles(grantee oid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	role_name name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) grantee);
@@ -855,6 +862,7 @@ CREATE OR REPLACE FUNCTION moment.revoke_company(company_code text, role name)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	grantee oid := pg_catalog.to_regrole(pg_catalog.quote_ident(revoke_company.role))::pg_catalog.oid;

@@ -899,10 +899,16 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION moment.describe(text) IS
 'What an entity offers: its table, fields (with SQL types, JSON types, whether required, writable or read-only), relations, parts (expanded) and metadata sets. A part or metadata set that no longer resolves shows {"error": ...} instead of its keys. Needs a granted company in force (or an administrator).';
 
+-- grant_company, revoke_company and sync_group_roles look up rows by key
+-- only (a company by code, a role's grants, memberships, shared dependencies),
+-- and plan with seq scans off: during a burst of provisioning the statistics
+-- of pg_auth_members and pg_shdepend can be far behind (autovacuum off or not
+-- yet run), and a seq scan of them per call made 10 000 grants quadratic.
 CREATE FUNCTION moment.grant_company(company_code text, role name, writable boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	company bigint;
@@ -1001,6 +1007,7 @@ CREATE FUNCTION moment.sync_group_roles(grantee oid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	role_name name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) grantee);
@@ -1066,6 +1073,7 @@ CREATE FUNCTION moment.revoke_company(company_code text, role name)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
 	grantee oid := pg_catalog.to_regrole(pg_catalog.quote_ident(revoke_company.role))::pg_catalog.oid;
