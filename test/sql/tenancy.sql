@@ -463,6 +463,7 @@ $$;
 SET seq_page_cost = 0;
 SET cpu_tuple_cost = 0;
 SET cpu_operator_cost = 0;
+DISCARD PLANS;  -- the plans of this session's earlier calls were made with normal costs
 SELECT pg_catalog.pg_stat_force_next_flush();
 SELECT pg_temp.seq_scans() AS scans_before \gset
 SELECT count(moment.grant_company('cloudware', r.rolname)) AS granted
@@ -486,6 +487,7 @@ SELECT max(cardinality(a.attacl)) <= 3 AS short_acls
 SET seq_page_cost = 0;
 SET cpu_tuple_cost = 0;
 SET cpu_operator_cost = 0;
+DISCARD PLANS;  -- the plans of this session's earlier calls were made with normal costs
 SELECT pg_catalog.pg_stat_force_next_flush();
 SELECT pg_temp.seq_scans() AS scans_before \gset
 SELECT count(moment.revoke_company('cloudware', r.rolname)) AS revoked
