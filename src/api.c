@@ -22,6 +22,7 @@
 
 #include "moment.h"
 #include "request.h"
+#include "shared.h"
 
 /*
  * The status of a routing error (unknown path, bad query parameter, method
@@ -71,17 +72,6 @@ route_error(int status, const char *message, const char *detail)
 			 detail ? errdetail("%s", detail) : 0));
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Percent-decoding; in a query string '+' is a space. */
 static char *

@@ -42,6 +42,7 @@
 #include "moment.h"
 #include "plancache.h"
 #include "registry.h"
+#include "shared.h"
 #include "shard.h"
 #include "tenant.h"
 
@@ -83,9 +84,8 @@ static HTAB *by_id = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static bool tenant_valid = false;
 
-/* the last request.jwt.claims seen, and the company claim in it (TopMemoryContext) */
-static char *last_claims = NULL;
-static char *last_claimed_code = NULL;
+/* the last request.jwt.claims seen, and the company claim in it */
+static ClaimsMemo claims_memo;
 
 void
 tenant_invalidate(void)
@@ -176,59 +176,39 @@ file_entry(HTAB *table, uint64 key, CompanyEntry *entry)
 static const char *
 claimed_company(void)
 {
-	const char *claims = GetConfigOption("request.jwt.claims", true, false);
-	Jsonb	   *jb;
-	JsonbValue	key;
-	JsonbValue *value;
-	char	   *code = NULL;
-
-	if (claims == NULL || claims[0] == '\0')
-		return NULL;
-	if (last_claims != NULL && strcmp(last_claims, claims) == 0)
-		return last_claimed_code;
-
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
-	if (JB_ROOT_IS_OBJECT(jb) && !JB_ROOT_IS_SCALAR(jb))
-	{
-		key.type = jbvString;
-		key.val.string.val = "company";
-		key.val.string.len = strlen("company");
-		value = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
-		if (value != NULL && (value->type == jbvString || value->type == jbvNumeric))
-			code = jsonb_value_text(value);
-	}
-	/* one string of each, replaced: memory does not grow with distinct claims */
-	if (last_claims != NULL)
-		pfree(last_claims);
-	if (last_claimed_code != NULL)
-		pfree(last_claimed_code);
-	last_claims = MemoryContextStrdup(TopMemoryContext, claims);
-	last_claimed_code = code ? MemoryContextStrdup(TopMemoryContext, code) : NULL;
-	return last_claimed_code;
+	return claims_company(&claims_memo, GetConfigOption("request.jwt.claims", true, false), false);
 }
 
-/*
- * Whether a role holds the mark: SELECT on its column of moment.grantees
- * (m000 to m255 by the oid, as moment_internal.mark_column computes it), read
- * from the column's ACL in the syscache.  Each column holds a 256th of the
- * roles with grants, so this reads a short list; a GRANT or REVOKE on the
- * table invalidates the tenant cache, as a change of the grants does.
- */
-static bool
-role_marked(Oid role)
+/* moment.grantees, whose column privileges are the marks */
+static Oid
+grantees_relid(void)
 {
 	Oid			relid = get_relname_relid("grantees", moment_namespace());
-	char		column[8];
-	HeapTuple	tuple;
-	Datum		acl_datum;
-	bool		isnull;
-	bool		marked = false;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table moment.grantees is missing"),
 				 errhint("Reinstall the extension moment.")));
+	return relid;
+}
+
+/*
+ * Whether a role holds the mark: SELECT on its column of moment.grantees
+ * (relid; m000 to m255 by the oid, as moment_internal.mark_column computes
+ * it), read from the column's ACL in the syscache.  Each column holds a 256th
+ * of the roles with grants, so this reads a short list; a GRANT or REVOKE on
+ * the table invalidates the tenant cache, as a change of the grants does.
+ */
+static bool
+role_marked(Oid relid, Oid role)
+{
+	char		column[8];
+	HeapTuple	tuple;
+	Datum		acl_datum;
+	bool		isnull;
+	bool		marked = false;
+
 	snprintf(column, sizeof(column), "m%03u", (unsigned) (role % 256));
 	tuple = SearchSysCacheAttName(relid, column);
 	if (!HeapTupleIsValid(tuple))
@@ -268,6 +248,7 @@ load_company(const char *code, int64 id)
 	MemoryContext old_context;
 	KeptPlan   *plan;
 	bool		v1 = moment_catalog_version() < 2;
+	Oid			marks;
 	StringInfoData sql;
 
 	if (hash_get_num_entries(by_code) + hash_get_num_entries(by_id) >= MAX_CACHED_COMPANIES)
@@ -296,6 +277,8 @@ load_company(const char *code, int64 id)
 	entry->id = id;
 	entry->exists = SPI_processed > 0;
 	entry->grants = palloc0(sizeof(CompanyGrant) * Max(1, SPI_processed));
+	/* 0.1.0's catalog has no marks: every grant row counts there */
+	marks = v1 ? InvalidOid : grantees_relid();
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
@@ -309,7 +292,7 @@ load_company(const char *code, int64 id)
 		if (entry->code == NULL)
 			entry->code = pstrdup(SPI_getvalue(tuple, tupdesc, 2));
 		role = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		if (isnull || (!v1 && !role_marked(role)))
+		if (isnull || (OidIsValid(marks) && !role_marked(marks, role)))
 			continue;			/* no grant, or the row of a role without the mark */
 		entry->grants[entry->ngrants].role = role;
 		entry->grants[entry->ngrants].writable = DatumGetBool(SPI_getbinval(tuple, tupdesc, 4, &isnull));

@@ -1140,6 +1140,21 @@ require_id_argument(FunctionCallInfo fcinfo, const char *name)
 }
 
 /*
+ * Runs one of drop_webhook's or redeliver's statements on a row of the
+ * company in force ($1, the company's id; $2, the row's id), as the
+ * extension owner (inside SPI); returns the number of rows it touched.
+ */
+static uint64
+company_row_statement(const char *sql, Datum *args, const char *what)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	KeptPlan   *plan = plancache_get(sql, 2, argtypes);
+
+	spi_check(kept_plan_execute(plan, args, NULL, false, 0), what);
+	return SPI_processed;
+}
+
+/*
  * moment.drop_webhook(id): deletes a webhook of the company in force and
  * cancels its pending deliveries (failed, saying why); their rows stay.
  */
@@ -1153,9 +1168,7 @@ moment_drop_webhook(PG_FUNCTION_ARGS)
 	{
 		int64		id = require_id_argument(fcinfo, "id");
 		CompanyInForce company = tenant_company(true);
-		Oid			argtypes[2] = {INT8OID, INT8OID};
 		Datum		args[2];
-		KeptPlan   *plan;
 		OwnerSwitch saved;
 		uint64		found;
 
@@ -1163,19 +1176,14 @@ moment_drop_webhook(PG_FUNCTION_ARGS)
 		args[1] = Int64GetDatum(id);
 		spi_check(SPI_connect(), "SPI_connect");
 		run_as_extension_owner(&saved);
-		plan = plancache_get("DELETE FROM moment.webhooks w WHERE w.company_id OPERATOR(pg_catalog.=) $1 "
-							 "AND w.id OPERATOR(pg_catalog.=) $2", 2, argtypes);
-		spi_check(kept_plan_execute(plan, args, NULL, false, 0), "deleting from moment.webhooks");
-		found = SPI_processed;
+		found = company_row_statement("DELETE FROM moment.webhooks w WHERE w.company_id OPERATOR(pg_catalog.=) $1 "
+									  "AND w.id OPERATOR(pg_catalog.=) $2", args, "deleting from moment.webhooks");
 		if (found > 0)
-		{
-			plan = plancache_get("UPDATE moment.webhook_deliveries d SET state = 'failed', next_attempt_at = NULL, "
-								 "last_error = 'cancelled: webhook ' OPERATOR(pg_catalog.||) $2::pg_catalog.text "
-								 "OPERATOR(pg_catalog.||) ' was dropped' "
-								 "WHERE d.company_id OPERATOR(pg_catalog.=) $1 AND d.webhook_id OPERATOR(pg_catalog.=) $2 "
-								 "AND d.state OPERATOR(pg_catalog.=) 'pending'", 2, argtypes);
-			spi_check(kept_plan_execute(plan, args, NULL, false, 0), "cancelling webhook deliveries");
-		}
+			company_row_statement("UPDATE moment.webhook_deliveries d SET state = 'failed', next_attempt_at = NULL, "
+								  "last_error = 'cancelled: webhook ' OPERATOR(pg_catalog.||) $2::pg_catalog.text "
+								  "OPERATOR(pg_catalog.||) ' was dropped' "
+								  "WHERE d.company_id OPERATOR(pg_catalog.=) $1 AND d.webhook_id OPERATOR(pg_catalog.=) $2 "
+								  "AND d.state OPERATOR(pg_catalog.=) 'pending'", args, "cancelling webhook deliveries");
 		restore_user(&saved);
 		SPI_finish();
 		if (found == 0)
@@ -1203,9 +1211,7 @@ moment_redeliver(PG_FUNCTION_ARGS)
 	{
 		int64		id = require_id_argument(fcinfo, "delivery_id");
 		CompanyInForce company = tenant_company(true);
-		Oid			argtypes[2] = {INT8OID, INT8OID};
 		Datum		args[2];
-		KeptPlan   *plan;
 		OwnerSwitch saved;
 		uint64		found;
 
@@ -1213,12 +1219,10 @@ moment_redeliver(PG_FUNCTION_ARGS)
 		args[1] = Int64GetDatum(id);
 		spi_check(SPI_connect(), "SPI_connect");
 		run_as_extension_owner(&saved);
-		plan = plancache_get("UPDATE moment.webhook_deliveries d SET state = 'pending', attempts = 0, "
-							 "next_attempt_at = pg_catalog.now(), delivered_at = NULL "
-							 "WHERE d.company_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2",
-							 2, argtypes);
-		spi_check(kept_plan_execute(plan, args, NULL, false, 0), "updating moment.webhook_deliveries");
-		found = SPI_processed;
+		found = company_row_statement("UPDATE moment.webhook_deliveries d SET state = 'pending', attempts = 0, "
+									  "next_attempt_at = pg_catalog.now(), delivered_at = NULL "
+									  "WHERE d.company_id OPERATOR(pg_catalog.=) $1 AND d.id OPERATOR(pg_catalog.=) $2",
+									  args, "updating moment.webhook_deliveries");
 		restore_user(&saved);
 		SPI_finish();
 		if (found == 0)

@@ -81,6 +81,7 @@ typedef struct RouterSetting
 } RouterSetting;
 
 #include "settings.h"
+#include "shared.h"
 
 #define NSETTINGS lengthof(router_settings)
 
@@ -137,9 +138,8 @@ static Oid	registry_relid = InvalidOid;
 static Oid	directory_relid = InvalidOid;
 static Oid	routes_relid = InvalidOid;
 
-/* the last request.jwt.claims seen and its company claim (TopMemoryContext) */
-static char *last_claims = NULL;
-static char *last_claimed_code = NULL;
+/* the last request.jwt.claims seen and its company claim (shared.h) */
+static ClaimsMemo claims_memo;
 
 /* PL/Proxy's own notices ("dropping stale conn") stay in the server log */
 static bool quiet_proxy = false;
@@ -523,17 +523,6 @@ route_of(Oid fn_oid)
 
 /* ---- the company in force ---- */
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * The company of a REST path /api/1.0/companies/{code}/..., percent-decoded,
@@ -589,42 +578,8 @@ path_company(const char *path)
 static const char *
 claimed_company(void)
 {
-	const char *claims = GetConfigOption("request.jwt.claims", true, false);
-	char	   *code = NULL;
-	JsonLexContext *lex;
-
-	if (claims == NULL || claims[0] == '\0')
-		return NULL;
-	if (last_claims != NULL && strcmp(last_claims, claims) == 0)
-		return last_claimed_code;
 	/* malformed claims route to the first shard, which raises what moment raises for them */
-	lex = makeJsonLexContextCstringLen(pstrdup(claims), strlen(claims), GetDatabaseEncoding(), false);
-	if (pg_parse_json(lex, &nullSemAction) == JSON_SUCCESS)
-	{
-		Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
-
-		if (JB_ROOT_IS_OBJECT(jb) && !JB_ROOT_IS_SCALAR(jb))
-		{
-			JsonbValue	key;
-			JsonbValue *value;
-
-			key.type = jbvString;
-			key.val.string.val = "company";
-			key.val.string.len = strlen("company");
-			value = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
-			if (value != NULL && value->type == jbvString)
-				code = pnstrdup(value->val.string.val, value->val.string.len);
-			else if (value != NULL && value->type == jbvNumeric)
-				code = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value->val.numeric)));
-		}
-	}
-	if (last_claims != NULL)
-		pfree(last_claims);
-	if (last_claimed_code != NULL)
-		pfree(last_claimed_code);
-	last_claims = MemoryContextStrdup(TopMemoryContext, claims);
-	last_claimed_code = code ? MemoryContextStrdup(TopMemoryContext, code) : NULL;
-	return last_claimed_code;
+	return claims_company(&claims_memo, GetConfigOption("request.jwt.claims", true, false), true);
 }
 
 static const char *
